@@ -1,0 +1,60 @@
+package v1alpha1
+
+// Annotations a person sets to ask for an action. The value is a token (a timestamp is
+// customary); a new token asks again, and the token handled is echoed in status.
+const (
+	// ReconnectRequestedAtAnnotation clears a Conflict or Degraded halt and tries once more.
+	ReconnectRequestedAtAnnotation = "whatsapp.waoperator.io/reconnect-requested-at"
+	// LogoutRequestedAtAnnotation logs the device out, wipes the store and pairs again.
+	LogoutRequestedAtAnnotation = "whatsapp.waoperator.io/logout-requested-at"
+)
+
+// Labels on every object the controller creates for a WhatsAppConnection.
+const (
+	// ConnectionLabel holds the WhatsAppConnection's name.
+	ConnectionLabel = "whatsapp.waoperator.io/connection"
+)
+
+// Condition types.
+const (
+	ConditionReady     = "Ready"
+	ConditionPaired    = "Paired"
+	ConditionConnected = "Connected"
+	ConditionConflict  = "Conflict"
+	ConditionDegraded  = "Degraded"
+)
+
+// Condition reasons. Each is documented in the README's troubleshooting table.
+const (
+	// Conflict=True reasons: the controller stops until a person acts or the blocker is gone.
+	ReasonStreamReplaced       = "StreamReplaced"
+	ReasonDuplicatePhoneNumber = "DuplicatePhoneNumber"
+	ReasonDuplicateDevice      = "DuplicateDevice"
+	ReasonResourceNotOwned     = "ResourceNotOwned"
+	ReasonLeaseHeldElsewhere   = "LeaseHeldElsewhere"
+
+	// Degraded=True reasons.
+	ReasonReconnectLimit = "ReconnectLimitReached"
+	ReasonClientOutdated = "ClientOutdated"
+	ReasonTemporaryBan   = "TemporaryBan"
+	ReasonConnectFailure = "ConnectFailure"
+	ReasonPairingTimeout = "PairingTimeout"
+	ReasonStoreError     = "StoreError"
+
+	// Ready=False reasons that wait for an input (a watch resumes them).
+	ReasonSecretNotFound    = "SecretNotFound"
+	ReasonSecretKeyNotFound = "SecretKeyNotFound"
+
+	// Other reasons.
+	ReasonSuspended       = "Suspended"
+	ReasonPodPending      = "SessionPodPending"
+	ReasonWaitingForPod   = "WaitingForOldPodGone"
+	ReasonWaitingForLease = "WaitingForLeaseExpiry"
+	ReasonLoggedOut       = "LoggedOut"
+	ReasonNoConflict      = "NoConflict"
+	ReasonAsExpected      = "AsExpected"
+	ReasonNotPaired       = "NotPaired"
+	ReasonPaired          = "Paired"
+	ReasonResumed         = "Resumed"
+	ReasonDeleting        = "Deleting"
+)
