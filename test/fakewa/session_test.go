@@ -1,0 +1,172 @@
+package fakewa_test
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"go.mau.fi/whatsmeow/types/events"
+
+	"github.com/waoperator/whatsapp-operator/test/fakewa"
+)
+
+// paired returns a logged-in client, its device handle and its store path.
+func paired(t *testing.T, srv *fakewa.Server, number string) (*client, *fakewa.Device, string) {
+	t.Helper()
+	path := storePath(t)
+	c := newClient(t, srv, path)
+	d := pairByQR(t, srv, c, srv.Phone(number))
+	return c, d, path
+}
+
+func TestReconnectWithStoredKeysNeedsNoQR(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	srv := startServer(t, fakewa.Options{})
+	first, d, path := paired(t, srv, "15550002222")
+	first.Disconnect()
+	g.Eventually(func() int { return d.Stats().Live }).Should(BeZero())
+
+	again := newClient(t, srv, path)
+	g.Expect(again.Store.ID).NotTo(BeNil(), "the store kept the paired device")
+	g.Expect(again.Connect()).To(Succeed())
+	waitNth[*events.Connected](t, again.events, 1)
+
+	g.Expect(count[*events.QR](again.events)).To(BeZero())
+	st := d.Stats()
+	g.Expect(st.Logins).To(Equal(2))
+	g.Expect(st.PairingWindows).To(Equal(1))
+	g.Expect(st.Live).To(Equal(1))
+	g.Expect(st.MaxLive).To(Equal(1))
+}
+
+func TestSecondClientWithSameKeysReplacesFirst(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	srv := startServer(t, fakewa.Options{})
+	first, d, path := paired(t, srv, "15550003333")
+
+	second := newClient(t, srv, path)
+	g.Expect(second.Connect()).To(Succeed())
+	waitNth[*events.Connected](t, second.events, 1)
+	waitNth[*events.StreamReplaced](t, first.events, 1)
+	g.Eventually(first.IsConnected).Should(BeFalse(), "the server closes the replaced connection")
+
+	// The replaced client must not reconnect (it would kick the second).
+	g.Consistently(func() int { return d.Stats().Logins }, 700*time.Millisecond).Should(Equal(2))
+	g.Expect(count[*events.Disconnected](first.events)).To(BeZero())
+	g.Expect(second.IsLoggedIn()).To(BeTrue())
+
+	st := d.Stats()
+	g.Expect(st.Live).To(Equal(1))
+	g.Expect(st.MaxLive).To(Equal(1))
+	g.Expect(st.Replacements).To(Equal(1))
+
+	// The old connection is recorded as ended before the new one went live.
+	var replacedAt, connectedAt = -1, -1
+	for i, ev := range st.Timeline {
+		if ev.Kind == fakewa.EventDisconnected && ev.Reason == fakewa.ReasonReplaced {
+			replacedAt = i
+		}
+		if ev.Kind == fakewa.EventConnected {
+			connectedAt = i
+		}
+	}
+	g.Expect(replacedAt).To(BeNumerically(">=", 0))
+	g.Expect(connectedAt).To(Equal(replacedAt+1), "timeline: %+v", st.Timeline)
+	for _, ev := range st.Timeline {
+		g.Expect(ev.Live).To(BeNumerically("<=", 1))
+	}
+}
+
+func TestDeviceRemovedLogsOutAndWipesStore(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	srv := startServer(t, fakewa.Options{})
+	c, d, path := paired(t, srv, "15550004444")
+
+	g.Expect(d.Remove()).To(Succeed())
+	loggedOut := waitNth[*events.LoggedOut](t, c.events, 1)
+	g.Expect(loggedOut.OnConnect).To(BeFalse())
+	g.Expect(loggedOut.Reason).To(Equal(events.ConnectFailureLoggedOut))
+	g.Eventually(func() bool { return c.Store.ID == nil }).Should(BeTrue())
+
+	reopened := newClient(t, srv, path)
+	g.Expect(reopened.Store.ID).To(BeNil(), "the device row is gone from SQLite")
+	st := d.Stats()
+	g.Expect(st.Removed).To(BeTrue())
+	g.Expect(st.Live).To(BeZero())
+	g.Consistently(func() int { return d.Stats().Logins }, 500*time.Millisecond).Should(Equal(1))
+}
+
+func TestClientOutdatedFailureStopsTheClient(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	srv := startServer(t, fakewa.Options{})
+	c, d, _ := paired(t, srv, "15550005555")
+
+	d.FailLogins(fakewa.FailureClientOutdated, 0)
+	g.Expect(d.DropConnections()).To(Equal(1))
+	waitNth[*events.ClientOutdated](t, c.events, 1)
+	g.Consistently(func() int { return d.Stats().RejectedLogins }, 700*time.Millisecond).Should(Equal(1),
+		"a client told it is outdated does not retry")
+	g.Expect(d.Stats().Live).To(BeZero())
+}
+
+func TestTemporaryBanCarriesExpiry(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	srv := startServer(t, fakewa.Options{})
+	c, d, _ := paired(t, srv, "15550006666")
+
+	d.FailLogins(fakewa.FailureTemporaryBan(int(events.TempBanSentToTooManyPeople), 90*time.Minute), 0)
+	g.Expect(d.DropConnections()).To(Equal(1))
+	ban := waitNth[*events.TemporaryBan](t, c.events, 1)
+	g.Expect(ban.Code).To(Equal(events.TempBanSentToTooManyPeople))
+	g.Expect(ban.Expire).To(Equal(90 * time.Minute))
+	g.Consistently(func() int { return d.Stats().RejectedLogins }, 500*time.Millisecond).Should(Equal(1))
+}
+
+func TestStreamError503Reconnects(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	srv := startServer(t, fakewa.Options{})
+	c, d, _ := paired(t, srv, "15550007777")
+
+	g.Expect(d.SendStreamError(503)).To(Equal(1))
+	waitNth[*events.Disconnected](t, c.events, 1)
+	waitNth[*events.Connected](t, c.events, 2)
+	st := d.Stats()
+	g.Expect(st.Logins).To(Equal(2))
+	g.Expect(st.Live).To(Equal(1))
+	g.Expect(st.MaxLive).To(Equal(1))
+}
+
+func TestTCPDropReconnects(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	srv := startServer(t, fakewa.Options{})
+	c, d, _ := paired(t, srv, "15550008888")
+
+	g.Expect(d.DropConnections()).To(Equal(1))
+	waitNth[*events.Disconnected](t, c.events, 1)
+	waitNth[*events.Connected](t, c.events, 2)
+	st := d.Stats()
+	g.Expect(st.Logins).To(Equal(2))
+	g.Expect(st.Live).To(Equal(1))
+	g.Expect(st.Timeline).To(ContainElement(HaveField("Reason", fakewa.ReasonTCPDrop)))
+}
+
+func TestLoginFailure503IsRetried(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	srv := startServer(t, fakewa.Options{})
+	c, d, _ := paired(t, srv, "15550009999")
+
+	d.FailLogins(fakewa.FailureUnavailable, 1)
+	g.Expect(d.DropConnections()).To(Equal(1))
+	waitNth[*events.Connected](t, c.events, 2)
+	st := d.Stats()
+	g.Expect(st.RejectedLogins).To(Equal(1))
+	g.Expect(st.Logins).To(Equal(2))
+}
