@@ -1,0 +1,144 @@
+// Command manager runs the whatsapp-operator controller manager.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/controllers"
+)
+
+// defaultSessionImage is used when neither --session-image, SESSION_IMAGE nor the manager's own
+// pod tells which image runs sessions.
+const defaultSessionImage = "ghcr.io/waoperator/whatsapp-operator:latest"
+
+func main() {
+	var (
+		metricsAddr, probeAddr, sessionImage string
+		leaderElect, secureMetrics           bool
+		concurrency                          int
+		logoutTimeout                        time.Duration
+		session                              controllers.SessionConfig
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
+		"Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (HTTP with --metrics-secure=false). 0 disables it.")
+	flag.BoolVar(&secureMetrics, "metrics-secure", true,
+		"Serve metrics over HTTPS, with authentication and authorization by the API server.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.BoolVar(&leaderElect, "leader-elect", false,
+		"Elect a leader among manager replicas, so that one reconciles at a time. On in the shipped manifests.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "How many WhatsAppConnections are reconciled at once.")
+	flag.DurationVar(&logoutTimeout, "logout-timeout", 60*time.Second,
+		"How long deleting a WhatsAppConnection waits for its session to log the device out before it goes anyway.")
+	flag.StringVar(&sessionImage, "session-image", os.Getenv("SESSION_IMAGE"),
+		"Image of session pods when a resource does not set spec.session.image. Default: $SESSION_IMAGE, else the manager's own image.")
+	flag.DurationVar(&session.LeaseDuration, "session-lease-duration", 15*time.Second,
+		"How long a session's Lease lasts without renewal; the longest a dead session blocks its replacement.")
+	flag.DurationVar(&session.RenewDeadline, "session-renew-deadline", 10*time.Second,
+		"How long a session keeps trying to renew its Lease before it drops its WhatsApp connection.")
+	flag.DurationVar(&session.RetryPeriod, "session-retry-period", 9*time.Second,
+		"How often a session renews its Lease (one API write each).")
+	opts := zap.Options{Development: false}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+
+	if err := run(ctrl.SetupSignalHandler(), metricsAddr, secureMetrics, probeAddr, leaderElect, concurrency, logoutTimeout, sessionImage, session); err != nil {
+		log.Error(err, "manager stopped")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr string, leaderElect bool,
+	concurrency int, logoutTimeout time.Duration, sessionImage string, session controllers.SessionConfig) error {
+	if session.RenewDeadline >= session.LeaseDuration || session.RetryPeriod >= session.RenewDeadline {
+		return errors.New("session timings must satisfy retry-period < renew-deadline < lease-duration")
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(whatsappv1alpha1.AddToScheme(scheme))
+
+	metricsOpts := metricsserver.Options{
+		BindAddress:   metricsAddr,
+		SecureServing: secureMetrics,
+		// HTTP/2 is off: it has had rapid-reset and stream-cancellation CVEs.
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
+	if secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("no Kubernetes configuration (kubeconfig or in-cluster): %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              "whatsapp-operator.waoperator.io",
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return err
+	}
+	if sessionImage == "" {
+		sessionImage = ownImage(ctx, mgr.GetAPIReader())
+	}
+	session.Image = sessionImage
+	ctrl.Log.WithName("setup").Info("session pods", "image", session.Image, "leaseDuration", session.LeaseDuration)
+
+	r := &controllers.WhatsAppConnectionReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Scheme:                  mgr.GetScheme(),
+		Recorder:                mgr.GetEventRecorder("whatsapp-operator"),
+		Clock:                   clock.RealClock{},
+		Session:                 session,
+		LogoutTimeout:           logoutTimeout,
+		MaxConcurrentReconciles: concurrency,
+	}
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// ownImage is the image of the manager's own pod (POD_NAME and POD_NAMESPACE from the downward
+// API), so that sessions run the same build as the operator.
+func ownImage(ctx context.Context, reader client.Reader) string {
+	name, ns := os.Getenv("POD_NAME"), os.Getenv("POD_NAMESPACE")
+	if name == "" || ns == "" {
+		return defaultSessionImage
+	}
+	pod := &corev1.Pod{}
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pod); err != nil || len(pod.Spec.Containers) == 0 {
+		return defaultSessionImage
+	}
+	return pod.Spec.Containers[0].Image
+}

@@ -1,0 +1,221 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/conditions"
+)
+
+// infrastructureReasons are halts whose blocker is an object: when it goes away (a watch tells),
+// the halt lifts by itself. The other halts (what WhatsApp or the session reported) need a person.
+var infrastructureReasons = map[string]bool{
+	whatsappv1alpha1.ReasonResourceNotOwned:     true,
+	whatsappv1alpha1.ReasonDuplicatePhoneNumber: true,
+	whatsappv1alpha1.ReasonDuplicateDevice:      true,
+	whatsappv1alpha1.ReasonLeaseHeldElsewhere:   true,
+}
+
+// recordedHalt is the halt in the stored status, if any: Conflict=True, or Degraded=True because
+// the session ran out of reconnect attempts.
+func recordedHalt(st *whatsappv1alpha1.WhatsAppConnectionStatus) *metav1.Condition {
+	if c := conditions.Get(st.Conditions, whatsappv1alpha1.ConditionConflict); c != nil && c.Status == metav1.ConditionTrue {
+		return c
+	}
+	if c := conditions.Get(st.Conditions, whatsappv1alpha1.ConditionDegraded); c != nil && c.Status == metav1.ConditionTrue && c.Reason == whatsappv1alpha1.ReasonReconnectLimit {
+		return c
+	}
+	return nil
+}
+
+// resumeIfRequested lifts a halt when a person asked: a new reconnect-requested-at token, or a
+// new spec generation. The token is echoed in status whether or not anything was halted.
+func (r *WhatsAppConnectionReconciler) resumeIfRequested(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	token := p.wac.Annotations[whatsappv1alpha1.ReconnectRequestedAtAnnotation]
+	newToken := token != "" && token != p.status.LastHandledReconnectAt
+	if newToken {
+		p.status.LastHandledReconnectAt = token
+	}
+	halt := recordedHalt(&p.status)
+	if halt == nil || (!newToken && halt.ObservedGeneration == p.wac.Generation) {
+		return nil, nil
+	}
+	why := "the spec changed"
+	if newToken {
+		why = fmt.Sprintf("%s=%s", whatsappv1alpha1.ReconnectRequestedAtAnnotation, token)
+	}
+	r.normal(p.wac, whatsappv1alpha1.ReasonResumed, "Resume", fmt.Sprintf("lifting %s halt: %s", halt.Reason, why))
+	// Forget the halt: the checks below decide afresh, and summarize writes the result.
+	for _, typ := range []string{whatsappv1alpha1.ConditionConflict, whatsappv1alpha1.ConditionDegraded} {
+		conditions.Set(&p.status.Conditions, p.wac.Generation, typ, metav1.ConditionFalse, whatsappv1alpha1.ReasonResumed, why)
+	}
+	if infrastructureReasons[halt.Reason] {
+		return nil, nil
+	}
+	// A session that stopped on WhatsApp's word is not restarted in place: a fresh pod makes the
+	// one new attempt, and its report is the only one trusted from then on.
+	if p.pod != nil && p.pod.DeletionTimestamp.IsZero() {
+		return r.deletePodAndWait(ctx, p, "SessionRestarted", "restarting the session after "+why)
+	}
+	return nil, nil
+}
+
+// stayHalted ends the pass while a halt that needs a person is recorded: no requeue, no pod.
+func (r *WhatsAppConnectionReconciler) stayHalted(_ context.Context, p *pass) (*ctrl.Result, error) {
+	halt := recordedHalt(&p.status)
+	if halt == nil || infrastructureReasons[halt.Reason] {
+		return nil, nil
+	}
+	v := &verdict{halt.Reason, halt.Message}
+	if halt.Type == whatsappv1alpha1.ConditionConflict {
+		p.conflict = v
+	} else {
+		p.degraded = v
+	}
+	return stop()
+}
+
+// ownedObjects returns, empty but named, every object the controller creates for a resource,
+// the session pod last.
+func ownedObjects(wac *whatsappv1alpha1.WhatsAppConnection) []client.Object {
+	named := func(obj client.Object, name string) client.Object {
+		obj.SetNamespace(wac.Namespace)
+		obj.SetName(name)
+		return obj
+	}
+	objs := []client.Object{
+		named(&coordinationv1.Lease{}, sessionName(wac)),
+		named(&rbacv1.RoleBinding{}, sessionName(wac)),
+		named(&rbacv1.Role{}, sessionName(wac)),
+		named(&corev1.ServiceAccount{}, sessionName(wac)),
+	}
+	if wac.Spec.Store.SQLite != nil {
+		objs = append(objs, named(&corev1.PersistentVolumeClaim{}, storeName(wac)))
+	}
+	return append(objs, named(&corev1.Pod{}, sessionName(wac)))
+}
+
+// checkOwnership refuses to go on while an object with one of the expected names exists and is
+// not controlled by this resource. The controller never adopts or overwrites such an object.
+func (r *WhatsAppConnectionReconciler) checkOwnership(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	for _, obj := range ownedObjects(p.wac) {
+		err := r.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !metav1.IsControlledBy(obj, p.wac) {
+			kind, _ := apiutil.GVKForObject(obj, r.Scheme)
+			p.conflict = &verdict{whatsappv1alpha1.ReasonResourceNotOwned, fmt.Sprintf(
+				"%s %s/%s exists and is not controlled by this WhatsAppConnection; the controller never adopts or overwrites it. Delete or rename it to continue",
+				kind.Kind, obj.GetNamespace(), obj.GetName())}
+			return stop()
+		}
+	}
+	return nil, nil
+}
+
+// checkDuplicates halts the younger of two resources that claim the same phone number or the
+// same device (the older one, by creation time and then name, keeps its session).
+func (r *WhatsAppConnectionReconciler) checkDuplicates(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	claims := []struct {
+		index, value, reason, what string
+	}{
+		{indexPhoneNumber, p.wac.Spec.Pairing.PhoneNumber, whatsappv1alpha1.ReasonDuplicatePhoneNumber, "phone number"},
+		{indexDeviceJID, deviceJID(p.wac), whatsappv1alpha1.ReasonDuplicateDevice, "device"},
+	}
+	for _, c := range claims {
+		if c.value == "" {
+			continue
+		}
+		others := &whatsappv1alpha1.WhatsAppConnectionList{}
+		if err := r.List(ctx, others, client.MatchingFields{c.index: c.value}); err != nil {
+			return nil, err
+		}
+		for i := range others.Items {
+			other := &others.Items[i]
+			if other.UID == p.wac.UID || !other.DeletionTimestamp.IsZero() || !olderThan(other, p.wac) {
+				continue
+			}
+			p.conflict = &verdict{c.reason, fmt.Sprintf(
+				"%s %s is already claimed by the older WhatsAppConnection %s/%s; this one does not run a session while that one exists",
+				c.what, c.value, other.Namespace, other.Name)}
+			if p.pod != nil && p.pod.DeletionTimestamp.IsZero() {
+				return r.deletePodAndWait(ctx, p, "SessionStopped", "stopping the session: "+p.conflict.message)
+			}
+			return stop()
+		}
+	}
+	return nil, nil
+}
+
+// olderThan orders resources by creation time, then by namespace and name, so that exactly one
+// of two claimants wins.
+func olderThan(a, b *whatsappv1alpha1.WhatsAppConnection) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+}
+
+// checkLeaseHolder halts while the Lease is held, and not expired, by an identity that is not
+// this resource's session pod: that session could never lead.
+func (r *WhatsAppConnectionReconciler) checkLeaseHolder(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	lease := &coordinationv1.Lease{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: p.wac.Namespace, Name: sessionName(p.wac)}, lease)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if metav1.IsControlledBy(lease, p.wac) {
+		p.lease = lease
+	}
+	holder := ""
+	if lease.Spec.HolderIdentity != nil {
+		holder = *lease.Spec.HolderIdentity
+	}
+	if holder == "" || holder == sessionName(p.wac) || r.leaseExpiresIn(lease) <= 0 {
+		return nil, nil
+	}
+	p.conflict = &verdict{whatsappv1alpha1.ReasonLeaseHeldElsewhere, fmt.Sprintf(
+		"Lease %s/%s is held by %q, not by this resource's session pod %q; the session cannot lead while it is",
+		lease.Namespace, lease.Name, holder, sessionName(p.wac))}
+	return stop()
+}
+
+// haltOnSessionReport halts on what the current session reports: WhatsApp replaced the
+// connection, or the session used up its reconnect attempts.
+func (r *WhatsAppConnectionReconciler) haltOnSessionReport(_ context.Context, p *pass) (*ctrl.Result, error) {
+	conn := p.trustedConnection()
+	if conn == nil {
+		return nil, nil
+	}
+	if conn.State == whatsappv1alpha1.SessionReplaced {
+		p.conflict = &verdict{whatsappv1alpha1.ReasonStreamReplaced,
+			"WhatsApp closed this session because another client connected with the same device keys (stream error conflict/replaced). " +
+				"The session stopped and will not reconnect. Stop the other client, then set the " +
+				whatsappv1alpha1.ReconnectRequestedAtAnnotation + " annotation to a new value"}
+		return stop()
+	}
+	if max := p.wac.Spec.Reconnect.MaxAttempts; max > 0 && conn.ReconnectAttempts >= max {
+		p.degraded = &verdict{whatsappv1alpha1.ReasonReconnectLimit, fmt.Sprintf(
+			"%d consecutive connection attempts failed (spec.reconnect.maxAttempts=%d): %s. Set the %s annotation to try again",
+			conn.ReconnectAttempts, max, conn.Message, whatsappv1alpha1.ReconnectRequestedAtAnnotation)}
+		return stop()
+	}
+	return nil, nil
+}

@@ -1,0 +1,160 @@
+// Package controllers holds the WhatsAppConnection reconciler.
+package controllers
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+const (
+	// finalizer lets the controller log the device out and remove the session before the
+	// resource goes.
+	finalizer = "whatsapp.waoperator.io/session-cleanup"
+	// fieldManager is the controller's server-side apply identity for status.
+	fieldManager = "whatsapp-operator"
+)
+
+// WhatsAppConnectionReconciler runs exactly one session pod per WhatsAppConnection.
+type WhatsAppConnectionReconciler struct {
+	client.Client
+	// APIReader reads around the cache where a stale read could cost correctness.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+
+	// Session configures the pods the controller creates.
+	Session SessionConfig
+	// LogoutTimeout bounds how long deletion waits for the session to log out.
+	LogoutTimeout time.Duration
+	// MaxConcurrentReconciles is how many resources are reconciled at once.
+	MaxConcurrentReconciles int
+}
+
+// SessionConfig is the manager-wide configuration of session pods.
+type SessionConfig struct {
+	// Image of the session container when the resource does not set one.
+	Image string
+	// LeaseDuration, RenewDeadline and RetryPeriod are the session's leader-election timings.
+	LeaseDuration time.Duration
+	RenewDeadline time.Duration
+	RetryPeriod   time.Duration
+}
+
+// +kubebuilder:rbac:groups=whatsapp.waoperator.io,resources=whatsappconnections,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=whatsapp.waoperator.io,resources=whatsappconnections/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=whatsapp.waoperator.io,resources=whatsappconnections/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;serviceaccounts,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile loads the resource and hands it to the deletion path or to reconcile, then writes
+// the controller's part of the status.
+func (r *WhatsAppConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	wac := &whatsappv1alpha1.WhatsAppConnection{}
+	if err := r.Get(ctx, req.NamespacedName, wac); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	reconcilePasses.WithLabelValues(wac.Namespace, wac.Name).Inc()
+
+	if !wac.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, wac)
+	}
+	if controllerutil.AddFinalizer(wac, finalizer) {
+		// The update event brings the resource back with the finalizer in place.
+		return ctrl.Result{}, r.Update(ctx, wac)
+	}
+
+	pass := newPass(wac)
+	result, err := r.reconcile(ctx, pass)
+	if applyErr := r.applyStatus(ctx, pass); applyErr != nil && err == nil {
+		err = applyErr
+	}
+	return result, err
+}
+
+// reconcile is the controller's sequence of decisions. Each step either lets the pass go on
+// (nil, nil) or ends it with a result or an error.
+func (r *WhatsAppConnectionReconciler) reconcile(ctx context.Context, p *pass) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+
+	pod, err := r.currentPod(ctx, p)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	p.pod = pod
+
+	steps := []struct {
+		name string
+		run  func(context.Context, *pass) (*ctrl.Result, error)
+	}{
+		{"resume a halt a person asked to lift", r.resumeIfRequested},
+		{"stay halted", r.stayHalted},
+		{"refuse objects this resource does not control", r.checkOwnership},
+		{"refuse a phone number or device another resource claims", r.checkDuplicates},
+		{"refuse a Lease held by someone else", r.checkLeaseHolder},
+		{"halt on what the session reports", r.haltOnSessionReport},
+		{"suspend", r.suspendIfAsked},
+		{"wait for referenced Secrets", r.checkSecrets},
+		{"session RBAC", r.ensureRBAC},
+		{"device store", r.ensureStore},
+		{"Lease", r.ensureLease},
+		{"session pod", r.ensurePod},
+	}
+	for _, step := range steps {
+		res, err := step.run(ctx, p)
+		if err != nil {
+			log.V(1).Info("step failed", "step", step.name, "error", err.Error())
+			return ctrl.Result{}, err
+		}
+		if res != nil {
+			log.V(1).Info("pass ends", "step", step.name, "requeueAfter", res.RequeueAfter)
+			r.summarize(p)
+			return *res, nil
+		}
+	}
+	r.summarize(p)
+	return ctrl.Result{}, nil
+}
+
+// currentPod returns the session pod this resource controls, or nil. A pod of that name that
+// is not ours is never touched; checkOwnership reports it.
+func (r *WhatsAppConnectionReconciler) currentPod(ctx context.Context, p *pass) (*corev1.Pod, error) {
+	pod := &corev1.Pod{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: p.wac.Namespace, Name: sessionName(p.wac)}, pod)
+	if err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(pod, p.wac) {
+		return nil, nil
+	}
+	return pod, nil
+}
+
+// stop ends a pass with no requeue: a watch brings the resource back when something changes.
+func stop() (*ctrl.Result, error) { return &ctrl.Result{}, nil }
+
+// stopFor ends a pass and looks again after d.
+func stopFor(d time.Duration) (*ctrl.Result, error) { return &ctrl.Result{RequeueAfter: d}, nil }
+
+func (r *WhatsAppConnectionReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}

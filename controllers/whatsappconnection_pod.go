@@ -1,0 +1,264 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+const (
+	// podSpecHashAnnotation records the hash of the pod spec the controller rendered; a different
+	// hash for the current spec means the pod must be replaced.
+	podSpecHashAnnotation = "whatsapp.waoperator.io/pod-spec-hash"
+
+	sessionContainer = "session"
+	healthPort       = 8081
+	metricsPort      = 8080
+	storeMountPath   = "/var/lib/whatsapp"
+	// sessionUID is distroless's nonroot user; fsGroup makes the store volume writable by it.
+	sessionUID int64 = 65532
+)
+
+// Environment of the session container: its identity, its Lease and its store.
+const (
+	EnvConnectionName = "WA_CONNECTION_NAME"
+	EnvNamespace      = "WA_NAMESPACE"
+	EnvPodName        = "WA_POD_NAME"
+	EnvPodUID         = "WA_POD_UID"
+	EnvLeaseName      = "WA_LEASE_NAME"
+	EnvStoreType      = "WA_STORE_TYPE"
+	EnvSQLitePath     = "WA_SQLITE_PATH"
+	EnvPostgresDSN    = "WA_POSTGRES_DSN"
+)
+
+// ensurePod keeps exactly one session pod. It never creates a pod while one exists, terminating
+// ones included (the fixed name makes the API server refuse it anyway); it replaces a pod that
+// exited or whose spec is out of date by deleting it and waiting until it is gone.
+func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	desired, err := r.desiredPod(p.wac)
+	if err != nil {
+		return nil, err
+	}
+	if pod := p.pod; pod != nil {
+		switch {
+		case !pod.DeletionTimestamp.IsZero():
+			p.waiting = &verdict{whatsappv1alpha1.ReasonWaitingForPod, fmt.Sprintf("waiting for the old session pod %s to be gone", pod.Name)}
+			return stop()
+		case pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:
+			r.warn(p.wac, "SessionPodExited", "Replace", fmt.Sprintf("session pod %s exited (%s); replacing it", pod.Name, exitSummary(pod)))
+			return r.deletePodAndWait(ctx, p, "", "")
+		case pod.Annotations[podSpecHashAnnotation] != desired.Annotations[podSpecHashAnnotation]:
+			return r.deletePodAndWait(ctx, p, "SessionPodOutdated", fmt.Sprintf("the session pod spec changed; replacing %s", pod.Name))
+		}
+		return nil, nil
+	}
+
+	// A previous session that did not release its Lease may still be running somewhere (a
+	// partitioned node, a force-deleted pod). The new pod carries the same name, which client-go
+	// would take for its own lease, so wait until the old lease has expired.
+	if p.lease != nil && p.lease.Spec.HolderIdentity != nil && *p.lease.Spec.HolderIdentity == desired.Name {
+		if wait := r.leaseExpiresIn(p.lease); wait > 0 {
+			p.waiting = &verdict{whatsappv1alpha1.ReasonWaitingForLease, fmt.Sprintf("waiting %s for the previous session's Lease to expire", wait.Round(time.Second))}
+			return stopFor(wait)
+		}
+	}
+
+	if err := controllerutil.SetControllerReference(p.wac, desired, r.Scheme); err != nil {
+		return nil, err
+	}
+	if err := r.Create(ctx, desired); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			// The cache is behind: the pod exists. Its watch event brings us back.
+			return stop()
+		}
+		return nil, err
+	}
+	p.pod = desired
+	r.normal(p.wac, "SessionPodCreated", "Create", "created session pod "+desired.Name)
+	return nil, nil
+}
+
+// deletePodAndWait deletes the current pod (only that incarnation, by UID) and ends the pass;
+// the pod's deletion event brings the resource back.
+func (r *WhatsAppConnectionReconciler) deletePodAndWait(ctx context.Context, p *pass, reason, message string) (*ctrl.Result, error) {
+	pod := p.pod
+	err := r.Delete(ctx, pod, client.Preconditions{UID: &pod.UID})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return nil, err
+	}
+	if reason != "" {
+		r.normal(p.wac, reason, "Delete", message)
+	}
+	p.pod = nil
+	if p.waiting == nil {
+		p.waiting = &verdict{whatsappv1alpha1.ReasonWaitingForPod, fmt.Sprintf("waiting for the old session pod %s to be gone", pod.Name)}
+	}
+	return stop()
+}
+
+// leaseExpiresIn is how long until the Lease's current holder loses it, by this controller's
+// clock; zero or less when it has expired or was released.
+func (r *WhatsAppConnectionReconciler) leaseExpiresIn(lease *coordinationv1.Lease) time.Duration {
+	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" || lease.Spec.LeaseDurationSeconds == nil {
+		return 0
+	}
+	last := lease.Spec.RenewTime
+	if last == nil {
+		last = lease.Spec.AcquireTime
+	}
+	if last == nil {
+		return 0
+	}
+	return last.Add(time.Duration(*lease.Spec.LeaseDurationSeconds) * time.Second).Sub(r.now())
+}
+
+func exitSummary(pod *corev1.Pod) string {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil {
+			return fmt.Sprintf("container %s exit code %d, reason %q", cs.Name, t.ExitCode, t.Reason)
+		}
+	}
+	return "phase " + string(pod.Status.Phase)
+}
+
+// desiredPod renders the session pod. Everything a tenant can set is scheduling and resources;
+// the program, its arguments and environment come from the operator.
+func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsAppConnection) (*corev1.Pod, error) {
+	s := wac.Spec.Session
+	image := r.Session.Image
+	if s.Image != "" {
+		image = s.Image
+	}
+	resources := corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
+	}
+	if s.Resources != nil {
+		resources = *s.Resources
+	}
+
+	env := []corev1.EnvVar{
+		fieldEnv(EnvConnectionName, "metadata.labels['"+whatsappv1alpha1.ConnectionLabel+"']"),
+		fieldEnv(EnvNamespace, "metadata.namespace"),
+		fieldEnv(EnvPodName, "metadata.name"),
+		fieldEnv(EnvPodUID, "metadata.uid"),
+		{Name: EnvLeaseName, Value: sessionName(wac)},
+	}
+	volumes := []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	mounts := []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}}
+	switch {
+	case wac.Spec.Store.Postgres != nil:
+		ref := wac.Spec.Store.Postgres.SecretRef
+		env = append(env, corev1.EnvVar{Name: EnvStoreType, Value: "postgres"}, corev1.EnvVar{
+			Name: EnvPostgresDSN,
+			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: secretKey(ref),
+			}},
+		})
+	default:
+		env = append(env, corev1.EnvVar{Name: EnvStoreType, Value: "sqlite"}, corev1.EnvVar{Name: EnvSQLitePath, Value: storeMountPath + "/device.db"})
+		volumes = append(volumes, corev1.Volume{Name: "store", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: storeName(wac)},
+		}})
+		mounts = append(mounts, corev1.VolumeMount{Name: "store", MountPath: storeMountPath})
+	}
+
+	probe := func(path string, period int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("health")}},
+			PeriodSeconds: period, FailureThreshold: 3, TimeoutSeconds: 2,
+		}
+	}
+
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      sessionName(wac),
+			Namespace: wac.Namespace,
+			Labels:    commonLabels(wac),
+		},
+		Spec: corev1.PodSpec{
+			ServiceAccountName:            sessionName(wac),
+			AutomountServiceAccountToken:  ptr.To(true),
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: ptr.To[int64](30),
+			EnableServiceLinks:            ptr.To(false),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:        ptr.To(true),
+				RunAsUser:           ptr.To(sessionUID),
+				RunAsGroup:          ptr.To(sessionUID),
+				FSGroup:             ptr.To(sessionUID),
+				FSGroupChangePolicy: ptr.To(corev1.FSGroupChangeOnRootMismatch),
+				SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Containers: []corev1.Container{{
+				Name:            sessionContainer,
+				Image:           image,
+				ImagePullPolicy: s.ImagePullPolicy,
+				Command:         []string{"/session"},
+				Args: []string{
+					"--health-probe-bind-address=:" + strconv.Itoa(healthPort),
+					"--metrics-bind-address=:" + strconv.Itoa(metricsPort),
+					"--lease-duration=" + r.Session.LeaseDuration.String(),
+					"--renew-deadline=" + r.Session.RenewDeadline.String(),
+					"--retry-period=" + r.Session.RetryPeriod.String(),
+				},
+				Env: env,
+				Ports: []corev1.ContainerPort{
+					{Name: "health", ContainerPort: healthPort, Protocol: corev1.ProtocolTCP},
+					{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP},
+				},
+				ReadinessProbe: probe("/readyz", 5),
+				LivenessProbe:  probe("/healthz", 10),
+				Resources:      resources,
+				VolumeMounts:   mounts,
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false),
+					ReadOnlyRootFilesystem:   ptr.To(true),
+					RunAsNonRoot:             ptr.To(true),
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+					SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				},
+			}},
+			Volumes:           volumes,
+			NodeSelector:      s.NodeSelector,
+			Tolerations:       s.Tolerations,
+			Affinity:          s.Affinity,
+			PriorityClassName: s.PriorityClassName,
+		},
+	}
+	raw, err := json.Marshal(pod.Spec)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	pod.Annotations = map[string]string{podSpecHashAnnotation: hex.EncodeToString(sum[:8])}
+	return pod, nil
+}
+
+func fieldEnv(name, path string) corev1.EnvVar {
+	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
+}
+
+func secretKey(ref whatsappv1alpha1.SecretKeyRef) string {
+	if ref.Key == "" {
+		return "dsn"
+	}
+	return ref.Key
+}

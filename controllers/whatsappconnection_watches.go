@@ -1,0 +1,139 @@
+package controllers
+
+import (
+	"context"
+	"reflect"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+// Field indexes on WhatsAppConnection.
+const (
+	indexPhoneNumber = "spec.pairing.phoneNumber"
+	indexDeviceJID   = "status.connection.jid"
+	indexSecretName  = "spec.store.postgres.secretRef.name"
+)
+
+func deviceJID(wac *whatsappv1alpha1.WhatsAppConnection) string {
+	if wac.Status.Connection == nil {
+		return ""
+	}
+	return wac.Status.Connection.JID
+}
+
+// SetupWithManager registers the indexes and the watches. Objects are mapped to a resource by
+// name, not by owner: an object that blocks a resource (ResourceNotOwned) has no owner
+// reference, and its deletion must still wake the resource up.
+func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	indexer := mgr.GetFieldIndexer()
+	for field, extract := range map[string]func(*whatsappv1alpha1.WhatsAppConnection) string{
+		indexPhoneNumber: func(w *whatsappv1alpha1.WhatsAppConnection) string { return w.Spec.Pairing.PhoneNumber },
+		indexDeviceJID:   deviceJID,
+		indexSecretName: func(w *whatsappv1alpha1.WhatsAppConnection) string {
+			if w.Spec.Store.Postgres == nil {
+				return ""
+			}
+			return w.Spec.Store.Postgres.SecretRef.Name
+		},
+	} {
+		if err := indexer.IndexField(ctx, &whatsappv1alpha1.WhatsAppConnection{}, field, func(o client.Object) []string {
+			if v := extract(o.(*whatsappv1alpha1.WhatsAppConnection)); v != "" {
+				return []string{v}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	bySession := handler.EnqueueRequestsFromMapFunc(mapByName(sessionSuffix))
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("whatsappconnection").
+		For(&whatsappv1alpha1.WhatsAppConnection{}, builder.WithPredicates(worthAPass{})).
+		Watches(&whatsappv1alpha1.WhatsAppConnection{}, handler.EnqueueRequestsFromMapFunc(r.mapRivals)).
+		Watches(&corev1.Pod{}, bySession).
+		Watches(&coordinationv1.Lease{}, bySession).
+		Watches(&corev1.ServiceAccount{}, bySession).
+		Watches(&rbacv1.Role{}, bySession).
+		Watches(&rbacv1.RoleBinding{}, bySession).
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(mapByName(storeSuffix))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapSecret), builder.OnlyMetadata).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		Complete(r)
+}
+
+func mapByName(suffix string) handler.MapFunc {
+	return func(_ context.Context, obj client.Object) []reconcile.Request {
+		if key, ok := connectionFor(obj.GetNamespace(), obj.GetName(), suffix); ok {
+			return []reconcile.Request{{NamespacedName: key}}
+		}
+		return nil
+	}
+}
+
+// mapRivals wakes the resources that share a phone number or device with the changed one, so
+// that the younger resumes when the older goes away.
+func (r *WhatsAppConnectionReconciler) mapRivals(ctx context.Context, obj client.Object) []reconcile.Request {
+	wac := obj.(*whatsappv1alpha1.WhatsAppConnection)
+	var reqs []reconcile.Request
+	for index, value := range map[string]string{indexPhoneNumber: wac.Spec.Pairing.PhoneNumber, indexDeviceJID: deviceJID(wac)} {
+		if value == "" {
+			continue
+		}
+		rivals := &whatsappv1alpha1.WhatsAppConnectionList{}
+		if err := r.List(ctx, rivals, client.MatchingFields{index: value}); err != nil {
+			continue
+		}
+		for i := range rivals.Items {
+			if rivals.Items[i].UID != wac.UID {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rivals.Items[i])})
+			}
+		}
+	}
+	return reqs
+}
+
+func (r *WhatsAppConnectionReconciler) mapSecret(ctx context.Context, obj client.Object) []reconcile.Request {
+	users := &whatsappv1alpha1.WhatsAppConnectionList{}
+	if err := r.List(ctx, users, client.InNamespace(obj.GetNamespace()), client.MatchingFields{indexSecretName: obj.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(users.Items))
+	for i := range users.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: users.Items[i].Namespace, Name: users.Items[i].Name}})
+	}
+	return reqs
+}
+
+// worthAPass lets through the changes to a WhatsAppConnection the controller acts on: spec,
+// annotations, deletion, finalizers and what the session reports. The controller's own status
+// writes are not among them, so writing status does not cause another pass.
+type worthAPass struct {
+	predicate.Funcs
+}
+
+func (worthAPass) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*whatsappv1alpha1.WhatsAppConnection)
+	n, ok2 := e.ObjectNew.(*whatsappv1alpha1.WhatsAppConnection)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return o.Generation != n.Generation ||
+		!reflect.DeepEqual(o.Annotations, n.Annotations) ||
+		!reflect.DeepEqual(o.Finalizers, n.Finalizers) ||
+		!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
+		!reflect.DeepEqual(o.Status.Connection, n.Status.Connection)
+}
