@@ -81,26 +81,34 @@ var rootKeyMu sync.Mutex
 // server and trust its CA, and replaces whatsmeow.WACertPubKey (a process
 // global) with the server's noise root key.
 func (cfg ClientConfig) Apply(cli *whatsmeow.Client) error {
-	if err := cfg.validate(); err != nil {
+	preLogin, err := cfg.HTTPClient()
+	if err != nil {
 		return err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM([]byte(cfg.CAPEM)) {
-		return errors.New("fakewa client config: caPEM holds no certificate")
+	websocket, err := cfg.HTTPClient()
+	if err != nil {
+		return err
 	}
 	rootKeyMu.Lock()
 	if [32]byte(cfg.RootPublicKey) != whatsmeow.WACertPubKey {
 		whatsmeow.WACertPubKey = [32]byte(cfg.RootPublicKey)
 	}
 	rootKeyMu.Unlock()
-	cli.SetPreLoginHTTPClient(cfg.httpClient(pool))
-	cli.SetWebsocketHTTPClient(cfg.httpClient(pool))
+	cli.SetPreLoginHTTPClient(preLogin)
+	cli.SetWebsocketHTTPClient(websocket)
 	return nil
 }
 
-// httpClient dials the server whatever host the URL names (whatsmeow always
-// asks for web.whatsapp.com:443), and verifies TLS against the test CA.
-func (cfg ClientConfig) httpClient(pool *x509.CertPool) *http.Client {
+// HTTPClient dials the server whatever host a URL names (whatsmeow always
+// asks for web.whatsapp.com:443) and verifies TLS against the test CA.
+func (cfg ClientConfig) HTTPClient() (*http.Client, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(cfg.CAPEM)) {
+		return nil, errors.New("fakewa client config: caPEM holds no certificate")
+	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	return &http.Client{Transport: &http.Transport{
 		Proxy: nil,
@@ -109,5 +117,5 @@ func (cfg ClientConfig) httpClient(pool *x509.CertPool) *http.Client {
 		},
 		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout: 10 * time.Second,
-	}}
+	}}, nil
 }

@@ -1,0 +1,79 @@
+package fakewa
+
+import (
+	"bytes"
+	"testing"
+
+	waBinary "go.mau.fi/whatsmeow/binary"
+	"go.mau.fi/whatsmeow/socket"
+)
+
+// FuzzFrameDecoder feeds arbitrary client bytes, split into two websocket
+// messages at any point. The decoder must not panic, must never return a
+// frame over the limit, and must not depend on where the stream was split.
+func FuzzFrameDecoder(f *testing.F) {
+	f.Add(append(append([]byte{}, socket.WAConnHeader...), 0, 0, 3, 'a', 'b', 'c'), 5)
+	f.Add([]byte("GET / HTTP/1.1\r\n"), 2)
+	f.Add(append(append([]byte{}, socket.WAConnHeader...), 0xff, 0xff, 0xff), 4)
+	f.Fuzz(func(t *testing.T, data []byte, split int) {
+		const limit = 1 << 12
+		whole, wholeErr := newFrameDecoder(limit).feed(data)
+		if split < 0 {
+			split = -split
+		}
+		if len(data) > 0 {
+			split %= len(data) + 1
+		} else {
+			split = 0
+		}
+		d := newFrameDecoder(limit)
+		first, err := d.feed(data[:split])
+		parts := first
+		if err == nil {
+			var rest [][]byte
+			rest, err = d.feed(data[split:])
+			parts = append(parts, rest...)
+		}
+		if (wholeErr == nil) != (err == nil) {
+			t.Fatalf("split at %d changed the outcome: whole %v, split %v", split, wholeErr, err)
+		}
+		if len(whole) != len(parts) {
+			t.Fatalf("split at %d changed the frame count: %d vs %d", split, len(whole), len(parts))
+		}
+		for i := range whole {
+			if len(whole[i]) > limit {
+				t.Fatalf("frame %d has %d bytes, over the limit", i, len(whole[i]))
+			}
+			if !bytes.Equal(whole[i], parts[i]) {
+				t.Fatalf("split at %d changed frame %d", split, i)
+			}
+		}
+	})
+}
+
+// FuzzNodeDecoder feeds arbitrary decrypted frames to the node decoder: it
+// must not panic, and whatever it accepts must encode and decode again.
+func FuzzNodeDecoder(f *testing.F) {
+	seed, _ := waBinary.Marshal(waBinary.Node{
+		Tag:     "iq",
+		Attrs:   waBinary.Attrs{"id": "1", "type": "get", "xmlns": "w:p", "to": serverJID},
+		Content: []waBinary.Node{{Tag: "count", Content: []byte{1, 2, 3}}},
+	})
+	f.Add(seed)
+	f.Add([]byte{2, 0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01})
+	f.Add([]byte{0})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		node, err := decodeNode(data)
+		if err != nil {
+			return
+		}
+		again, err := encodeNode(*node)
+		if err != nil {
+			t.Fatalf("decoded node does not encode: %v", err)
+		}
+		if _, err := decodeNode(again); err != nil {
+			t.Fatalf("re-encoded node does not decode: %v (%s)", err, node.XMLString())
+		}
+	})
+}
