@@ -17,12 +17,12 @@ const (
 	// same keys (stream error conflict/replaced). The session does not reconnect.
 	SessionReplaced SessionState = "Replaced"
 	// SessionLoggedOut: the device was removed from the account; the store was wiped.
-	SessionLoggedOut       SessionState = "LoggedOut"
-	SessionClientOutdated  SessionState = "ClientOutdated"
-	SessionTemporaryBan    SessionState = "TemporaryBan"
-	SessionConnectFailure  SessionState = "ConnectFailure"
-	SessionPairingTimeout  SessionState = "PairingTimeout"
-	SessionStoreError      SessionState = "StoreError"
+	SessionLoggedOut      SessionState = "LoggedOut"
+	SessionClientOutdated SessionState = "ClientOutdated"
+	SessionTemporaryBan   SessionState = "TemporaryBan"
+	SessionConnectFailure SessionState = "ConnectFailure"
+	SessionPairingTimeout SessionState = "PairingTimeout"
+	SessionStoreError     SessionState = "StoreError"
 )
 
 // ConnectionStatus is written by the session pod only.

@@ -36,7 +36,7 @@ type WhatsAppConnectionSpec struct {
 	// +kubebuilder:default={sqlite: {}}
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="store is immutable; create a new WhatsAppConnection to move the device"
 	// +optional
-	Store StoreSpec `json:"store,omitempty"`
+	Store StoreSpec `json:"store,omitzero"` // omitzero: a Go client must not send a zero store as store: {}, which the one-of rule rejects
 
 	// suspend disconnects the device and removes the session pod. The device store is kept, so
 	// resuming (suspend: false) reconnects without pairing again.
@@ -95,7 +95,7 @@ type SQLiteStore struct {
 	// size of the PersistentVolumeClaim. Default 1Gi.
 	// +kubebuilder:default="1Gi"
 	// +optional
-	Size resource.Quantity `json:"size,omitempty"`
+	Size resource.Quantity `json:"size,omitzero"` // omitzero: a zero Quantity marshals as "0", which would bypass the 1Gi default
 
 	// storageClassName of the PersistentVolumeClaim; empty means the cluster's default class.
 	// +kubebuilder:validation:MaxLength=253
