@@ -1,0 +1,175 @@
+# Image of the manager and the session runtime (one image, two entry points).
+IMG ?= controller:latest
+
+# Kubernetes release the envtest control plane is built from (see hack/envtest-binaries.sh).
+ENVTEST_K8S_VERSION ?= 1.37.2
+
+# Bounded fuzzing after the unit and envtest suites.
+# FUZZ_TARGETS: space-separated list of package:FuzzName pairs, for example
+#   FUZZ_TARGETS ?= ./internal/foo:FuzzParse ./api/v1alpha1:FuzzPhone
+FUZZ_TARGETS ?=
+FUZZ_TIME ?= 15s
+
+# go test timeout: generous because envtest starts a real kube-apiserver on two shared cores.
+TEST_TIMEOUT ?= 20m
+
+# Get the currently used golang install path (in GOPATH/bin, unless GOBIN is set)
+ifeq (,$(shell go env GOBIN))
+GOBIN=$(shell go env GOPATH)/bin
+else
+GOBIN=$(shell go env GOBIN)
+endif
+
+# CONTAINER_TOOL defines the container tool to be used for building images.
+CONTAINER_TOOL ?= docker
+
+# Setting SHELL to bash allows bash commands to be executed by recipes.
+# Options are set to exit when a recipe line exits non-zero or a piped command fails.
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+# The help target prints out all targets with their descriptions organized
+# beneath their categories. The categories are represented by '##@' and the
+# target descriptions by '##'.
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition objects.
+	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy methods for the API types.
+	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: verify-generated
+verify-generated: manifests generate ## Fail when the committed CRD, RBAC or deepcopy files are stale.
+	@if ! git diff --quiet --exit-code -- api config || \
+	   [ -n "$$(git ls-files --others --exclude-standard -- api config)" ]; then \
+		echo "ERROR: generated files under api/ or config/ are out of date." >&2; \
+		echo "Run 'make manifests generate' and commit the result. Differences:" >&2; \
+		git --no-pager diff --stat -- api config >&2; \
+		git ls-files --others --exclude-standard -- api config | sed 's/^/  untracked: /' >&2; \
+		exit 1; \
+	fi
+	@echo "generated files are up to date"
+
+.PHONY: fmt
+fmt: ## Run go fmt against code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet against code.
+	go vet ./...
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint.
+	"$(GOLANGCI_LINT)" run
+
+.PHONY: lint-fix
+lint-fix: golangci-lint ## Run golangci-lint and apply the fixes it can.
+	"$(GOLANGCI_LINT)" run --fix
+
+.PHONY: envtest
+envtest: ## Build kube-apiserver and etcd for envtest into bin/k8s/<version> and print the dir (cold: ~12 min).
+	@ENVTEST_DIR="$(ENVTEST_DIR)" hack/envtest-binaries.sh kube-apiserver etcd
+
+.PHONY: test
+test: manifests generate fmt vet envtest ## Run unit and envtest suites, then bounded fuzzing of FUZZ_TARGETS.
+	KUBEBUILDER_ASSETS="$$(ENVTEST_DIR="$(ENVTEST_DIR)" hack/envtest-binaries.sh kube-apiserver etcd)" \
+		go test ./... -timeout $(TEST_TIMEOUT) -coverprofile cover.out
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		pkg="$${target%%:*}"; name="$${target##*:}"; \
+		echo "fuzzing $$name in $$pkg for $(FUZZ_TIME)"; \
+		go test -run '^$$' -fuzz="^$${name}$$" -fuzztime=$(FUZZ_TIME) "$$pkg"; \
+	done
+
+##@ Build
+
+.PHONY: build
+build: manifests generate fmt vet ## Build every entry point under cmd/ into bin/.
+	@set -e; for dir in cmd/*/; do \
+		[ -d "$$dir" ] || continue; \
+		name=$$(basename "$$dir"); \
+		echo "building bin/$$name"; \
+		CGO_ENABLED=0 go build -o "bin/$$name" "./$$dir"; \
+	done
+
+.PHONY: run
+run: manifests generate fmt vet ## Run the manager against the cluster in the current kubeconfig (install the CRDs first).
+	go run ./cmd/manager --leader-elect=false
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a container tool).
+	$(CONTAINER_TOOL) build -t ${IMG} .
+
+.PHONY: docker-push
+docker-push: ## Push the container image.
+	$(CONTAINER_TOOL) push ${IMG}
+
+##@ Deployment
+
+ifndef ignore-not-found
+  ignore-not-found = false
+endif
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster in the current kubeconfig.
+	$(KUBECTL) apply --server-side --force-conflicts -f config/crd/bases
+
+.PHONY: uninstall
+uninstall: manifests ## Uninstall the CRDs (and with them every WhatsAppConnection). Call with ignore-not-found=true to ignore missing ones.
+	$(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f config/crd/bases
+
+##@ Dependencies
+
+## Location to install dependencies to
+LOCALBIN ?= $(shell pwd)/bin
+$(LOCALBIN):
+	mkdir -p "$(LOCALBIN)"
+
+ENVTEST_DIR ?= $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION)
+
+## Tool Binaries
+KUBECTL ?= kubectl
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+
+## Tool Versions
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)-$(CONTROLLER_TOOLS_VERSION) ## Install controller-gen into bin/ if necessary.
+	@ln -sf "$(CONTROLLER_GEN)-$(CONTROLLER_TOOLS_VERSION)" "$(CONTROLLER_GEN)"
+$(CONTROLLER_GEN)-$(CONTROLLER_TOOLS_VERSION): | $(LOCALBIN)
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION) ## Install golangci-lint into bin/ if necessary.
+	@ln -sf "$(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION)" "$(GOLANGCI_LINT)"
+$(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION): | $(LOCALBIN)
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+# go-install-tool will 'go install' any package with a custom target and the name of the binary.
+# The binary is kept under a versioned name, so a version bump installs the new one.
+# $1 - target path with name of binary
+# $2 - package url which can be installed
+# $3 - specific version of package
+define go-install-tool
+@set -e; \
+package=$(2)@$(3); \
+echo "installing $${package}"; \
+rm -f "$(1)"; \
+GOBIN="$(LOCALBIN)" go install "$${package}"; \
+mv "$(LOCALBIN)/$$(basename "$(1)")" "$(1)-$(3)"
+endef
