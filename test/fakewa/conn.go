@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/waoperator/whatsapp-operator/test/fakewa/internal/wire"
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/proto/waWa6"
 )
@@ -85,7 +87,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 func (c *conn) run(ctx context.Context) string {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	dec := newFrameDecoder(c.srv.opts.MaxFrameSize)
+	dec := wire.NewFrameDecoder(c.srv.opts.MaxFrameSize)
 
 	hsCtx, hsCancel := context.WithTimeout(ctx, c.srv.opts.HandshakeTimeout)
 	err := c.handshake(hsCtx, dec)
@@ -121,7 +123,7 @@ func (c *conn) run(ctx context.Context) string {
 			plaintext, err := c.transport.open(frame)
 			if err == nil {
 				var node *waBinary.Node
-				node, err = decodeNode(plaintext)
+				node, err = wire.DecodeNode(plaintext)
 				if err == nil {
 					c.handleNode(node)
 					continue
@@ -141,7 +143,7 @@ func (e *badInputError) Error() string { return e.err.Error() }
 func (e *badInputError) Unwrap() error { return e.err }
 
 // readFrames reads websocket messages until at least one frame completes.
-func (c *conn) readFrames(ctx context.Context, dec *frameDecoder) ([][]byte, error) {
+func (c *conn) readFrames(ctx context.Context, dec *wire.FrameDecoder) ([][]byte, error) {
 	for {
 		typ, msg, err := c.ws.Read(ctx)
 		if err != nil {
@@ -153,7 +155,7 @@ func (c *conn) readFrames(ctx context.Context, dec *frameDecoder) ([][]byte, err
 		if typ != websocket.MessageBinary {
 			return nil, &badInputError{fmt.Errorf("unexpected websocket message type %v", typ)}
 		}
-		frames, err := dec.feed(msg)
+		frames, err := dec.Feed(msg)
 		if err != nil {
 			return nil, &badInputError{err}
 		}
@@ -166,13 +168,13 @@ func (c *conn) readFrames(ctx context.Context, dec *frameDecoder) ([][]byte, err
 // sendNode encrypts and writes one node. Writes are serialized so frame
 // counters match the socket order.
 func (c *conn) sendNode(node waBinary.Node) error {
-	payload, err := encodeNode(node)
+	payload, err := wire.EncodeNode(node)
 	if err != nil {
 		return err
 	}
 	c.transport.writeMu.Lock()
 	defer c.transport.writeMu.Unlock()
-	frame, err := encodeFrame(c.transport.seal(payload))
+	frame, err := wire.EncodeFrame(c.transport.seal(payload))
 	if err != nil {
 		return err
 	}
@@ -293,7 +295,7 @@ func (s *Server) countBadInput() {
 }
 
 func (c *conn) writeRawFrame(ctx context.Context, data []byte) error {
-	frame, err := encodeFrame(data)
+	frame, err := wire.EncodeFrame(data)
 	if err != nil {
 		return err
 	}

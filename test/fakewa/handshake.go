@@ -8,13 +8,15 @@ import (
 	"go.mau.fi/whatsmeow/proto/waWa6"
 	"go.mau.fi/whatsmeow/socket"
 	"go.mau.fi/whatsmeow/util/keys"
+
+	"github.com/waoperator/whatsapp-operator/test/fakewa/internal/wire"
 	"google.golang.org/protobuf/proto"
 )
 
 // handshake runs the responder side of the noise XX handshake: ClientHello
 // (ephemeral) -> ServerHello (ephemeral, encrypted static, encrypted cert
 // chain) -> ClientFinish (encrypted static, encrypted ClientPayload).
-func (c *conn) handshake(ctx context.Context, dec *frameDecoder) error {
+func (c *conn) handshake(ctx context.Context, dec *wire.FrameDecoder) error {
 	frame, err := c.readOneFrame(ctx, dec)
 	if err != nil {
 		return fmt.Errorf("reading client hello: %w", err)
@@ -95,7 +97,7 @@ func (c *conn) handshake(ctx context.Context, dec *frameDecoder) error {
 
 // readOneFrame reads exactly one handshake frame; a client that pipelines
 // more than one during the handshake is broken.
-func (c *conn) readOneFrame(ctx context.Context, dec *frameDecoder) ([]byte, error) {
+func (c *conn) readOneFrame(ctx context.Context, dec *wire.FrameDecoder) ([]byte, error) {
 	frames, err := c.readFrames(ctx, dec)
 	if err != nil {
 		return nil, err

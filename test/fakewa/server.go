@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.mau.fi/whatsmeow/types"
+
+	"github.com/waoperator/whatsapp-operator/test/fakewa/internal/wire"
 )
 
 // Options configure a Server. The zero value behaves like the real service
@@ -45,7 +47,7 @@ type Options struct {
 	// PairReplyTimeout bounds the wait for the client's pair-device-sign
 	// reply to pair-success (default 10s).
 	PairReplyTimeout time.Duration
-	// MaxFrameSize bounds one client frame (default DefaultMaxFrameSize).
+	// MaxFrameSize bounds one client frame (default wire.DefaultMaxFrameSize).
 	MaxFrameSize int
 }
 
@@ -82,7 +84,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.PairReplyTimeout = 10 * time.Second
 	}
 	if o.MaxFrameSize <= 0 {
-		o.MaxFrameSize = DefaultMaxFrameSize
+		o.MaxFrameSize = wire.DefaultMaxFrameSize
 	}
 	return o, nil
 }

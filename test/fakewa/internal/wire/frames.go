@@ -1,4 +1,7 @@
-package fakewa
+// Package wire splits the client's byte stream into frames and frames into
+// nodes for the fake server. It is kept apart, with few dependencies, so
+// that its fuzz targets build quickly.
+package wire
 
 import (
 	"bytes"
@@ -15,36 +18,37 @@ const DefaultMaxFrameSize = 1 << 20
 
 const frameLengthSize = socket.FrameLengthSize
 
+// Decoder errors; any of them means the client is broken or hostile.
 var (
-	errBadHeader     = errors.New("connection header is not WA\\x06\\x03")
-	errFrameTooLarge = errors.New("frame exceeds the size limit")
+	ErrBadHeader     = errors.New("connection header is not WA\\x06\\x03")
+	ErrFrameTooLarge = errors.New("frame exceeds the size limit")
 )
 
-// frameDecoder splits the client's byte stream into frames: the 4-byte
+// FrameDecoder splits the client's byte stream into frames: the 4-byte
 // connection header once, then frames with a 3-byte big-endian length. A
 // websocket message may hold several frames or part of one.
-type frameDecoder struct {
+type FrameDecoder struct {
 	maxSize    int
 	headerSeen bool
 	buf        []byte
 }
 
-func newFrameDecoder(maxSize int) *frameDecoder {
+func NewFrameDecoder(maxSize int) *FrameDecoder {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxFrameSize
 	}
-	return &frameDecoder{maxSize: maxSize}
+	return &FrameDecoder{maxSize: maxSize}
 }
 
-// feed consumes one websocket message and returns the frames it completed.
+// Feed consumes one websocket message and returns the frames it completed.
 // After an error the decoder is unusable; the caller closes the connection.
-func (d *frameDecoder) feed(msg []byte) ([][]byte, error) {
+func (d *FrameDecoder) Feed(msg []byte) ([][]byte, error) {
 	d.buf = append(d.buf, msg...)
 	if !d.headerSeen {
 		header := socket.WAConnHeader
 		n := min(len(d.buf), len(header))
 		if !bytes.Equal(d.buf[:n], header[:n]) {
-			return nil, errBadHeader
+			return nil, ErrBadHeader
 		}
 		if len(d.buf) < len(header) {
 			return nil, nil
@@ -56,7 +60,7 @@ func (d *frameDecoder) feed(msg []byte) ([][]byte, error) {
 	for len(d.buf) >= frameLengthSize {
 		length := int(d.buf[0])<<16 | int(d.buf[1])<<8 | int(d.buf[2])
 		if length > d.maxSize {
-			return frames, fmt.Errorf("%w (%d > %d bytes)", errFrameTooLarge, length, d.maxSize)
+			return frames, fmt.Errorf("%w (%d > %d bytes)", ErrFrameTooLarge, length, d.maxSize)
 		}
 		if len(d.buf) < frameLengthSize+length {
 			break
@@ -70,11 +74,11 @@ func (d *frameDecoder) feed(msg []byte) ([][]byte, error) {
 	return frames, nil
 }
 
-// encodeFrame prefixes data with its 3-byte length; the server never sends
+// EncodeFrame prefixes data with its 3-byte length; the server never sends
 // the connection header (only the client does).
-func encodeFrame(data []byte) ([]byte, error) {
+func EncodeFrame(data []byte) ([]byte, error) {
 	if len(data) >= socket.FrameMaxSize {
-		return nil, errFrameTooLarge
+		return nil, ErrFrameTooLarge
 	}
 	out := make([]byte, frameLengthSize+len(data))
 	out[0], out[1], out[2] = byte(len(data)>>16), byte(len(data)>>8), byte(len(data))
