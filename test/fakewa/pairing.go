@@ -73,7 +73,7 @@ func (s *Server) startPairingWindow(c *conn) {
 	}
 	reg.ledger = l
 	c.reg = reg
-	now := time.Now()
+	now := s.opts.Now()
 	expires := now
 	refNodes := make([]waBinary.Node, 0, s.opts.QRRefs)
 	for i := range s.opts.QRRefs {
@@ -137,7 +137,7 @@ func (s *Server) claimRef(ref string, noiseKey []byte) (*registration, error) {
 	if r == nil || r.reg.conn.ended.Load() {
 		return nil, ErrUnknownRef
 	}
-	if time.Now().After(r.expires) {
+	if s.opts.Now().After(r.expires) {
 		return nil, ErrRefExpired
 	}
 	if string(noiseKey) != string(r.reg.noiseKey[:]) {

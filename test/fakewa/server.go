@@ -37,6 +37,11 @@ type Options struct {
 	FirstRefTTL time.Duration
 	NextRefTTL  time.Duration
 
+	// Now is the clock used to judge ref expiry (default time.Now). A test
+	// can move it forward to expire refs without waiting; the timer that
+	// closes the registration connection still runs on real time.
+	Now func() time.Time
+
 	// CloseGrace is how long the server waits between a terminal stream
 	// error or failure and closing the socket (default 250ms). whatsmeow
 	// handles nodes on a separate goroutine from socket reads; closing at
@@ -73,6 +78,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.NextRefTTL <= 0 {
 		o.NextRefTTL = 20 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.CloseGrace <= 0 {
 		o.CloseGrace = 250 * time.Millisecond
