@@ -63,7 +63,8 @@ func (r *WhatsAppConnectionReconciler) reconcileDelete(ctx context.Context, wac 
 	}
 
 	controllerutil.RemoveFinalizer(wac, finalizer)
-	return ctrl.Result{}, r.Update(ctx, wac)
+	// Another pass (or manager) may have released it already.
+	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, wac))
 }
 
 // podGoneGrace is how long past the logout bound deletion waits for the pod to terminate.

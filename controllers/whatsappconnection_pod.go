@@ -34,6 +34,8 @@ const (
 	storeMountPath   = "/var/lib/whatsapp"
 	// sessionUID is distroless's nonroot user; fsGroup makes the store volume writable by it.
 	sessionUID int64 = 65532
+	// podRejectedRetry is how long the controller waits before it offers a refused pod again.
+	podRejectedRetry = time.Minute
 )
 
 // Environment of the session container: its identity, its Lease and its store.
@@ -87,6 +89,12 @@ func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (
 		if apierrors.IsAlreadyExists(err) {
 			// The cache is behind: the pod exists. Its watch event brings us back.
 			return stop()
+		}
+		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+			// Admission refused the pod (an unknown priority class, a quota, a policy). Say so, and
+			// look again in a while rather than in a hot loop; a spec change comes back at once.
+			p.waiting = &verdict{whatsappv1alpha1.ReasonPodRejected, "the API server refused the session pod: " + err.Error()}
+			return stopFor(podRejectedRetry)
 		}
 		return nil, err
 	}

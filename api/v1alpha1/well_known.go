@@ -48,6 +48,7 @@ const (
 	// Other reasons.
 	ReasonSuspended       = "Suspended"
 	ReasonPodPending      = "SessionPodPending"
+	ReasonPodRejected     = "SessionPodRejected"
 	ReasonWaitingForPod   = "WaitingForOldPodGone"
 	ReasonWaitingForLease = "WaitingForLeaseExpiry"
 	ReasonLoggedOut       = "LoggedOut"

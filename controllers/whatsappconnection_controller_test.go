@@ -1,0 +1,259 @@
+package controllers
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+var _ = Describe("WhatsAppConnection session objects", func() {
+	It("creates a ServiceAccount, Role, RoleBinding, PVC, Lease and one restricted session pod, all controlled by the resource", func() {
+		ns := newNamespace()
+		wac := newConnection(ns, "alpha")
+		pod := sessionPod(ns, "alpha")
+		wac = get(ns, "alpha")
+
+		key := client.ObjectKey{Namespace: ns, Name: "alpha-session"}
+		for _, obj := range []client.Object{&corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &coordinationv1.Lease{}} {
+			Eventually(func() error { return k8sClient.Get(ctx, key, obj) }).Should(Succeed())
+			Expect(metav1.IsControlledBy(obj, wac)).To(BeTrue(), "%T must be controlled by the resource", obj)
+		}
+		pvc := &corev1.PersistentVolumeClaim{}
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "alpha-store"}, pvc) }).Should(Succeed())
+		Expect(metav1.IsControlledBy(pvc, wac)).To(BeTrue())
+		Expect(pvc.Spec.Resources.Requests.Storage().Equal(resource.MustParse("1Gi"))).To(BeTrue())
+
+		lease := &coordinationv1.Lease{}
+		Expect(k8sClient.Get(ctx, key, lease)).To(Succeed())
+		Expect(lease.Spec.HolderIdentity).To(BeNil(), "the controller creates the Lease; only the session holds it")
+
+		Expect(metav1.IsControlledBy(pod, wac)).To(BeTrue())
+		Expect(pod.Spec.ServiceAccountName).To(Equal("alpha-session"))
+		Expect(pod.Spec.RestartPolicy).To(Equal(corev1.RestartPolicyNever))
+		// Restricted Pod Security Standard.
+		psc := pod.Spec.SecurityContext
+		Expect(*psc.RunAsNonRoot).To(BeTrue())
+		Expect(psc.FSGroup).NotTo(BeNil(), "a non-root session can write its store only with an fsGroup")
+		Expect(psc.SeccompProfile.Type).To(Equal(corev1.SeccompProfileTypeRuntimeDefault))
+		c := pod.Spec.Containers[0]
+		Expect(c.Image).To(Equal("example.com/whatsapp-operator:test"))
+		Expect(c.Command).To(Equal([]string{"/session"}))
+		Expect(*c.SecurityContext.AllowPrivilegeEscalation).To(BeFalse())
+		Expect(*c.SecurityContext.ReadOnlyRootFilesystem).To(BeTrue())
+		Expect(c.SecurityContext.Capabilities.Drop).To(ConsistOf(corev1.Capability("ALL")))
+		Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
+		Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
+		// Identity through the downward API, the store on the claim.
+		env := map[string]corev1.EnvVar{}
+		for _, e := range c.Env {
+			env[e.Name] = e
+		}
+		Expect(env[EnvPodName].ValueFrom.FieldRef.FieldPath).To(Equal("metadata.name"))
+		Expect(env[EnvPodUID].ValueFrom.FieldRef.FieldPath).To(Equal("metadata.uid"))
+		Expect(env[EnvNamespace].ValueFrom.FieldRef.FieldPath).To(Equal("metadata.namespace"))
+		Expect(env[EnvLeaseName].Value).To(Equal("alpha-session"))
+		Expect(env[EnvSQLitePath].Value).To(HavePrefix(storeMountPath))
+		Expect(pod.Spec.Volumes).To(ContainElement(HaveField("VolumeSource.PersistentVolumeClaim.ClaimName", "alpha-store")))
+
+		Eventually(func() string { return get(ns, "alpha").Status.SessionPod }).Should(Equal("alpha-session"))
+		Expect(get(ns, "alpha").Status.Phase).To(Equal(whatsappv1alpha1.PhasePending))
+	})
+
+	It("passes a Postgres DSN by secretKeyRef and mounts no claim", func() {
+		ns := newNamespace()
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pg"}, StringData: map[string]string{"uri": "postgres://x"}})).To(Succeed())
+		newConnection(ns, "pgconn", func(w *whatsappv1alpha1.WhatsAppConnection) {
+			w.Spec.Store.Postgres = &whatsappv1alpha1.PostgresStore{SecretRef: whatsappv1alpha1.SecretKeyRef{Name: "pg", Key: "uri"}}
+		})
+		pod := sessionPod(ns, "pgconn")
+		var dsn *corev1.EnvVar
+		for i, e := range pod.Spec.Containers[0].Env {
+			if e.Name == EnvPostgresDSN {
+				dsn = &pod.Spec.Containers[0].Env[i]
+			}
+		}
+		Expect(dsn).NotTo(BeNil())
+		Expect(dsn.ValueFrom.SecretKeyRef.Name).To(Equal("pg"))
+		Expect(dsn.ValueFrom.SecretKeyRef.Key).To(Equal("uri"))
+		Expect(pod.Spec.Volumes).NotTo(ContainElement(HaveField("VolumeSource.PersistentVolumeClaim", Not(BeNil()))))
+		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "pgconn-store"}, &corev1.PersistentVolumeClaim{}))).To(BeTrue())
+	})
+})
+
+var _ = Describe("exactly one session pod", func() {
+	It("recreates a deleted pod only after the old one is gone, terminating ones included", func() {
+		ns := newNamespace()
+		newConnection(ns, "one")
+		pod := sessionPod(ns, "one")
+		oldUID := pod.UID
+
+		// A finalizer keeps the deleted pod terminating, as a kubelet does while the process stops.
+		pod.Finalizers = []string{"test.waoperator.io/hold"}
+		Expect(k8sClient.Update(ctx, pod)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+
+		Consistently(podUID(ns, "one"), 3*time.Second, 200*time.Millisecond).Should(Equal(string(oldUID)),
+			"no new pod while the old one is terminating")
+		Eventually(condition(ns, "one", whatsappv1alpha1.ConditionReady)).Should(HaveField("Reason", whatsappv1alpha1.ReasonWaitingForPod))
+
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+		pod.Finalizers = nil
+		Expect(k8sClient.Update(ctx, pod)).To(Succeed())
+		Eventually(podUID(ns, "one")).ShouldNot(Or(BeEmpty(), Equal(string(oldUID))))
+	})
+
+	It("replaces a failed pod with a new one and records a Warning event with the exit code", func() {
+		ns := newNamespace()
+		newConnection(ns, "crash")
+		pod := sessionPod(ns, "crash")
+		setPodPhase(pod, corev1.PodFailed, 137)
+		Eventually(podUID(ns, "crash")).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
+		Eventually(warningEvents(ns, "crash")).Should(ContainElement("SessionPodExited"))
+	})
+
+	It("replaces the pod when a pod-affecting field changes: delete, wait, create", func() {
+		ns := newNamespace()
+		newConnection(ns, "change")
+		pod := sessionPod(ns, "change")
+		update(ns, "change", func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.Session.NodeSelector = map[string]string{"disk": "ssd"} })
+
+		Eventually(func() map[string]string {
+			p := &corev1.Pod{}
+			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "change-session"}, p); err != nil || p.UID == pod.UID {
+				return nil
+			}
+			return p.Spec.NodeSelector
+		}).Should(Equal(map[string]string{"disk": "ssd"}))
+	})
+
+	It("reports a pod the API server refuses, without a retry loop", func() {
+		ns := newNamespace()
+		newConnection(ns, "refused", func(w *whatsappv1alpha1.WhatsAppConnection) {
+			w.Spec.Session.PriorityClassName = "no-such-class"
+		})
+		Eventually(condition(ns, "refused", whatsappv1alpha1.ConditionReady)).Should(And(
+			HaveField("Reason", whatsappv1alpha1.ReasonPodRejected),
+			HaveField("Message", ContainSubstring("no-such-class"))))
+		passes := quietPasses(ns, "refused")
+		Consistently(passesOf(ns, "refused"), 3*time.Second).Should(Equal(passes), "a refused pod is offered again in minutes, not in a loop")
+
+		update(ns, "refused", func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.Session.PriorityClassName = "" })
+		Eventually(podUID(ns, "refused")).ShouldNot(BeEmpty())
+	})
+
+	It("waits for the previous session's Lease to expire before starting a new pod", func() {
+		ns := newNamespace()
+		newConnection(ns, "fence")
+		pod := sessionPod(ns, "fence")
+		// The session holds the Lease and is then killed without releasing it.
+		lease := &coordinationv1.Lease{}
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "fence-session"}, lease) }).Should(Succeed())
+		lease.Spec.HolderIdentity = ptr.To("fence-session")
+		lease.Spec.LeaseDurationSeconds = ptr.To[int32](3)
+		lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+		Expect(k8sClient.Update(ctx, lease)).To(Succeed())
+		killed := time.Now()
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+
+		Eventually(podUID(ns, "fence"), 10*time.Second).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
+		Expect(time.Since(killed)).To(BeNumerically(">=", 2*time.Second), "the new pod must not start while the old Lease is valid")
+	})
+})
+
+var _ = Describe("status", func() {
+	It("trusts status.connection only from the current pod, and derives phase and conditions from it", func() {
+		ns := newNamespace()
+		newConnection(ns, "st")
+		pod := sessionPod(ns, "st")
+
+		stale := pod.DeepCopy()
+		stale.UID = "00000000-0000-0000-0000-000000000000"
+		reportAsSession(ns, "st", stale, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1555:1@s.whatsapp.net"})
+		Consistently(phaseOf(ns, "st"), 2*time.Second).Should(Equal(whatsappv1alpha1.PhasePending), "a stale holder is ignored")
+
+		reportAsSession(ns, "st", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionPairing, QRCode: "2@abc"})
+		Eventually(phaseOf(ns, "st")).Should(Equal(whatsappv1alpha1.PhasePairing))
+		Expect(condition(ns, "st", whatsappv1alpha1.ConditionPaired)()).To(HaveField("Status", metav1.ConditionFalse))
+
+		reportAsSession(ns, "st", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1555:1@s.whatsapp.net"})
+		Eventually(phaseOf(ns, "st")).Should(Equal(whatsappv1alpha1.PhaseConnected))
+		wac := get(ns, "st")
+		Expect(wac.Status.Account).To(Equal("1555:1@s.whatsapp.net"))
+		Expect(wac.Status.ObservedGeneration).To(Equal(wac.Generation))
+		for _, typ := range []string{whatsappv1alpha1.ConditionReady, whatsappv1alpha1.ConditionPaired, whatsappv1alpha1.ConditionConnected} {
+			c := condition(ns, "st", typ)()
+			Expect(c.Status).To(Equal(metav1.ConditionTrue), typ)
+			Expect(c.ObservedGeneration).To(Equal(wac.Generation), typ)
+		}
+		Expect(condition(ns, "st", whatsappv1alpha1.ConditionConflict)()).To(HaveField("Status", metav1.ConditionFalse))
+		Expect(condition(ns, "st", whatsappv1alpha1.ConditionDegraded)()).To(HaveField("Status", metav1.ConditionFalse))
+
+		// The controller's fields are its own under server-side apply; the session's are the session's.
+		owners := map[string]bool{}
+		for _, mf := range wac.ManagedFields {
+			if mf.Subresource == "status" {
+				owners[mf.Manager] = true
+			}
+		}
+		Expect(owners).To(HaveKey(fieldManager))
+		Expect(owners).To(HaveKey(sessionManager))
+
+		// lastTransitionTime moves only when the status does.
+		ready := condition(ns, "st", whatsappv1alpha1.ConditionReady)()
+		wac = update(ns, "st", func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.DeviceName = "renamed" })
+		Eventually(condition(ns, "st", whatsappv1alpha1.ConditionReady)).Should(HaveField("ObservedGeneration", wac.Generation))
+		after := condition(ns, "st", whatsappv1alpha1.ConditionReady)()
+		Expect(after.LastTransitionTime.Equal(&ready.LastTransitionTime)).To(BeTrue())
+
+		reportAsSession(ns, "st", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionClientOutdated, Message: "405"})
+		Eventually(condition(ns, "st", whatsappv1alpha1.ConditionDegraded)).Should(HaveField("Reason", whatsappv1alpha1.ReasonClientOutdated))
+		Expect(phaseOf(ns, "st")()).To(Equal(whatsappv1alpha1.PhaseDegraded))
+	})
+
+	It("suspends: removes the pod, keeps the store, phase Suspended; resuming creates a pod again", func() {
+		ns := newNamespace()
+		newConnection(ns, "sus")
+		pod := sessionPod(ns, "sus")
+		update(ns, "sus", func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.Suspend = true })
+		Eventually(podUID(ns, "sus")).Should(BeEmpty())
+		Eventually(phaseOf(ns, "sus")).Should(Equal(whatsappv1alpha1.PhaseSuspended))
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sus-store"}, &corev1.PersistentVolumeClaim{})).To(Succeed())
+		Consistently(podUID(ns, "sus"), 2*time.Second).Should(BeEmpty())
+
+		update(ns, "sus", func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.Suspend = false })
+		Eventually(podUID(ns, "sus")).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
+	})
+
+	It("waits for a missing Secret without retrying, and starts when it is created", func() {
+		ns := newNamespace()
+		newConnection(ns, "sec", func(w *whatsappv1alpha1.WhatsAppConnection) {
+			w.Spec.Store.Postgres = &whatsappv1alpha1.PostgresStore{SecretRef: whatsappv1alpha1.SecretKeyRef{Name: "later"}}
+		})
+		Eventually(condition(ns, "sec", whatsappv1alpha1.ConditionReady)).Should(And(
+			HaveField("Reason", whatsappv1alpha1.ReasonSecretNotFound),
+			HaveField("Message", ContainSubstring(ns+"/later"))))
+		passes := quietPasses(ns, "sec")
+		Consistently(passesOf(ns, "sec"), 3*time.Second).Should(Equal(passes), "no retry loop while the Secret is missing")
+		Expect(podUID(ns, "sec")()).To(BeEmpty())
+
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "later"}, StringData: map[string]string{"other": "x"}})).To(Succeed())
+		Eventually(condition(ns, "sec", whatsappv1alpha1.ConditionReady)).Should(HaveField("Reason", whatsappv1alpha1.ReasonSecretKeyNotFound))
+
+		secret := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "later"}, secret)).To(Succeed())
+		secret.Data["dsn"] = []byte("postgres://db")
+		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+		Eventually(podUID(ns, "sec")).ShouldNot(BeEmpty())
+	})
+})

@@ -1,0 +1,100 @@
+package controllers
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+func gone(obj client.Object) func() bool {
+	return func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj)) }
+}
+
+// goneOrGoing: deleted, or terminating behind a finalizer the controllers envtest lacks would
+// remove (kubernetes.io/pvc-protection on claims).
+func goneOrGoing(obj client.Object) bool {
+	err := k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+	return apierrors.IsNotFound(err) || (err == nil && !obj.GetDeletionTimestamp().IsZero())
+}
+
+// sessionObjects are the objects a resource named name owns in ns.
+func sessionObjects(ns, name string) []client.Object {
+	objs := []client.Object{&corev1.Pod{}, &coordinationv1.Lease{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}}
+	for _, o := range objs {
+		o.SetNamespace(ns)
+		o.SetName(name + sessionSuffix)
+	}
+	pvc := &corev1.PersistentVolumeClaim{}
+	pvc.SetNamespace(ns)
+	pvc.SetName(name + storeSuffix)
+	return append(objs, pvc)
+}
+
+var _ = Describe("deletion", func() {
+	It("waits for the session to log out, then removes every object and the finalizer", func() {
+		ns := newNamespace()
+		newConnection(ns, "bye")
+		pod := sessionPod(ns, "bye")
+		reportAsSession(ns, "bye", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1888:4@s.whatsapp.net"})
+		Eventually(phaseOf(ns, "bye")).Should(Equal(whatsappv1alpha1.PhaseConnected))
+
+		Expect(k8sClient.Delete(ctx, get(ns, "bye"))).To(Succeed())
+		Eventually(condition(ns, "bye", whatsappv1alpha1.ConditionReady)).Should(HaveField("Reason", whatsappv1alpha1.ReasonDeleting))
+		Consistently(podUID(ns, "bye"), time.Second).Should(Equal(string(pod.UID)), "the session stays up to log out")
+
+		reportAsSession(ns, "bye", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionLoggedOut})
+		wac := &whatsappv1alpha1.WhatsAppConnection{}
+		wac.SetNamespace(ns)
+		wac.SetName("bye")
+		Eventually(gone(wac), testLogoutTimeout/2).Should(BeTrue(), "released as soon as the session reports LoggedOut")
+		for _, obj := range sessionObjects(ns, "bye") {
+			Expect(goneOrGoing(obj)).To(BeTrue(), "%T %s", obj, obj.GetName())
+		}
+	})
+
+	It("releases the finalizer with a Warning event when the session never logs out", func() {
+		ns := newNamespace()
+		newConnection(ns, "stuck")
+		pod := sessionPod(ns, "stuck")
+		reportAsSession(ns, "stuck", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1999:5@s.whatsapp.net"})
+		Eventually(phaseOf(ns, "stuck")).Should(Equal(whatsappv1alpha1.PhaseConnected))
+
+		start := time.Now()
+		Expect(k8sClient.Delete(ctx, get(ns, "stuck"))).To(Succeed())
+		wac := &whatsappv1alpha1.WhatsAppConnection{}
+		wac.SetNamespace(ns)
+		wac.SetName("stuck")
+		Eventually(gone(wac), 3*testLogoutTimeout).Should(BeTrue())
+		Expect(time.Since(start)).To(BeNumerically(">=", testLogoutTimeout-time.Second))
+		Eventually(warningEvents(ns, "stuck")).Should(ContainElement("LogoutTimedOut"))
+	})
+
+	It("does not wait when logoutOnDelete is false or the device was never paired", func() {
+		ns := newNamespace()
+		newConnection(ns, "keep", func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.LogoutOnDelete = ptr.To(false) })
+		pod := sessionPod(ns, "keep")
+		reportAsSession(ns, "keep", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1333:6@s.whatsapp.net"})
+		Eventually(phaseOf(ns, "keep")).Should(Equal(whatsappv1alpha1.PhaseConnected))
+		newConnection(ns, "fresh")
+		sessionPod(ns, "fresh")
+
+		for _, name := range []string{"keep", "fresh"} {
+			Expect(k8sClient.Delete(ctx, get(ns, name))).To(Succeed())
+		}
+		for _, name := range []string{"keep", "fresh"} {
+			wac := &whatsappv1alpha1.WhatsAppConnection{}
+			wac.SetNamespace(ns)
+			wac.SetName(name)
+			Eventually(gone(wac), testLogoutTimeout-time.Second).Should(BeTrue(), name)
+		}
+	})
+})
