@@ -126,7 +126,9 @@ var _ = Describe("exactly one session pod", func() {
 		ns := newNamespace()
 		newConnection(ns, "change")
 		pod := sessionPod(ns, "change")
-		update(ns, "change", func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.Session.NodeSelector = map[string]string{"disk": "ssd"} })
+		update(ns, "change", func(w *whatsappv1alpha1.WhatsAppConnection) {
+			w.Spec.Session.NodeSelector = map[string]string{"disk": "ssd"}
+		})
 
 		Eventually(func() map[string]string {
 			p := &corev1.Pod{}
