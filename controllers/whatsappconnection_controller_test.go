@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
 var _ = Describe("WhatsAppConnection session objects", func() {
@@ -59,11 +60,11 @@ var _ = Describe("WhatsAppConnection session objects", func() {
 		for _, e := range c.Env {
 			env[e.Name] = e
 		}
-		Expect(env[EnvPodName].ValueFrom.FieldRef.FieldPath).To(Equal("metadata.name"))
-		Expect(env[EnvPodUID].ValueFrom.FieldRef.FieldPath).To(Equal("metadata.uid"))
-		Expect(env[EnvNamespace].ValueFrom.FieldRef.FieldPath).To(Equal("metadata.namespace"))
-		Expect(env[EnvLeaseName].Value).To(Equal("alpha-session"))
-		Expect(env[EnvSQLitePath].Value).To(HavePrefix(storeMountPath))
+		Expect(env[sessionenv.PodName].ValueFrom.FieldRef.FieldPath).To(Equal("metadata.name"))
+		Expect(env[sessionenv.PodUID].ValueFrom.FieldRef.FieldPath).To(Equal("metadata.uid"))
+		Expect(env[sessionenv.Namespace].ValueFrom.FieldRef.FieldPath).To(Equal("metadata.namespace"))
+		Expect(env[sessionenv.LeaseName].Value).To(Equal("alpha-session"))
+		Expect(env[sessionenv.SQLitePath].Value).To(HavePrefix(storeMountPath))
 		Expect(pod.Spec.Volumes).To(ContainElement(HaveField("VolumeSource.PersistentVolumeClaim.ClaimName", "alpha-store")))
 
 		Eventually(func() string { return get(ns, "alpha").Status.SessionPod }).Should(Equal("alpha-session"))
@@ -79,7 +80,7 @@ var _ = Describe("WhatsAppConnection session objects", func() {
 		pod := sessionPod(ns, "pgconn")
 		var dsn *corev1.EnvVar
 		for i, e := range pod.Spec.Containers[0].Env {
-			if e.Name == EnvPostgresDSN {
+			if e.Name == sessionenv.PostgresDSN {
 				dsn = &pod.Spec.Containers[0].Env[i]
 			}
 		}

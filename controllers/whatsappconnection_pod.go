@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
 const (
@@ -36,18 +37,6 @@ const (
 	sessionUID int64 = 65532
 	// podRejectedRetry is how long the controller waits before it offers a refused pod again.
 	podRejectedRetry = time.Minute
-)
-
-// Environment of the session container: its identity, its Lease and its store.
-const (
-	EnvConnectionName = "WA_CONNECTION_NAME"
-	EnvNamespace      = "WA_NAMESPACE"
-	EnvPodName        = "WA_POD_NAME"
-	EnvPodUID         = "WA_POD_UID"
-	EnvLeaseName      = "WA_LEASE_NAME"
-	EnvStoreType      = "WA_STORE_TYPE"
-	EnvSQLitePath     = "WA_SQLITE_PATH"
-	EnvPostgresDSN    = "WA_POSTGRES_DSN"
 )
 
 // ensurePod keeps exactly one session pod. It never creates a pod while one exists, terminating
@@ -163,25 +152,25 @@ func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsApp
 	}
 
 	env := []corev1.EnvVar{
-		fieldEnv(EnvConnectionName, "metadata.labels['"+whatsappv1alpha1.ConnectionLabel+"']"),
-		fieldEnv(EnvNamespace, "metadata.namespace"),
-		fieldEnv(EnvPodName, "metadata.name"),
-		fieldEnv(EnvPodUID, "metadata.uid"),
-		{Name: EnvLeaseName, Value: sessionName(wac)},
+		fieldEnv(sessionenv.ConnectionName, "metadata.labels['"+whatsappv1alpha1.ConnectionLabel+"']"),
+		fieldEnv(sessionenv.Namespace, "metadata.namespace"),
+		fieldEnv(sessionenv.PodName, "metadata.name"),
+		fieldEnv(sessionenv.PodUID, "metadata.uid"),
+		{Name: sessionenv.LeaseName, Value: sessionName(wac)},
 	}
 	volumes := []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	mounts := []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}}
 	switch {
 	case wac.Spec.Store.Postgres != nil:
 		ref := wac.Spec.Store.Postgres.SecretRef
-		env = append(env, corev1.EnvVar{Name: EnvStoreType, Value: "postgres"}, corev1.EnvVar{
-			Name: EnvPostgresDSN,
+		env = append(env, corev1.EnvVar{Name: sessionenv.StoreType, Value: "postgres"}, corev1.EnvVar{
+			Name: sessionenv.PostgresDSN,
 			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: secretKey(ref),
 			}},
 		})
 	default:
-		env = append(env, corev1.EnvVar{Name: EnvStoreType, Value: "sqlite"}, corev1.EnvVar{Name: EnvSQLitePath, Value: storeMountPath + "/device.db"})
+		env = append(env, corev1.EnvVar{Name: sessionenv.StoreType, Value: "sqlite"}, corev1.EnvVar{Name: sessionenv.SQLitePath, Value: storeMountPath + "/device.db"})
 		volumes = append(volumes, corev1.Volume{Name: "store", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: storeName(wac)},
 		}})
@@ -221,11 +210,11 @@ func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsApp
 				ImagePullPolicy: s.ImagePullPolicy,
 				Command:         []string{"/session"},
 				Args: []string{
-					"--health-probe-bind-address=:" + strconv.Itoa(healthPort),
-					"--metrics-bind-address=:" + strconv.Itoa(metricsPort),
-					"--lease-duration=" + r.Session.LeaseDuration.String(),
-					"--renew-deadline=" + r.Session.RenewDeadline.String(),
-					"--retry-period=" + r.Session.RetryPeriod.String(),
+					flag(sessionenv.FlagHealthProbeBindAddress, ":"+strconv.Itoa(healthPort)),
+					flag(sessionenv.FlagMetricsBindAddress, ":"+strconv.Itoa(metricsPort)),
+					flag(sessionenv.FlagLeaseDuration, r.Session.LeaseDuration.String()),
+					flag(sessionenv.FlagRenewDeadline, r.Session.RenewDeadline.String()),
+					flag(sessionenv.FlagRetryPeriod, r.Session.RetryPeriod.String()),
 				},
 				Env: env,
 				Ports: []corev1.ContainerPort{
@@ -259,6 +248,8 @@ func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsApp
 	pod.Annotations = map[string]string{podSpecHashAnnotation: hex.EncodeToString(sum[:8])}
 	return pod, nil
 }
+
+func flag(name, value string) string { return "--" + name + "=" + value }
 
 func fieldEnv(name, path string) corev1.EnvVar {
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}

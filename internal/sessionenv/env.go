@@ -1,0 +1,31 @@
+// Package sessionenv names the environment and flags through which the controller tells a
+// session pod who it is, which Lease fences it and where its device store is. It is the whole
+// contract between the pod spec the controller renders and the session runtime that reads it.
+package sessionenv
+
+const (
+	// ConnectionName is the WhatsAppConnection's name (from the pod's connection label).
+	ConnectionName = "WA_CONNECTION_NAME"
+	// Namespace of the resource and the pod.
+	Namespace = "WA_NAMESPACE"
+	// PodName is the session's Lease identity and, with PodUID, its status.connection.holder.
+	PodName = "WA_POD_NAME"
+	PodUID  = "WA_POD_UID"
+	// LeaseName is the Lease the controller created for the session to hold.
+	LeaseName = "WA_LEASE_NAME"
+	// StoreType is "sqlite" or "postgres".
+	StoreType = "WA_STORE_TYPE"
+	// SQLitePath is the device database file on the store volume.
+	SQLitePath = "WA_SQLITE_PATH"
+	// PostgresDSN is the DSN read from the Secret the resource names.
+	PostgresDSN = "WA_POSTGRES_DSN"
+)
+
+// Flags of the session command that the controller sets.
+const (
+	FlagHealthProbeBindAddress = "health-probe-bind-address"
+	FlagMetricsBindAddress     = "metrics-bind-address"
+	FlagLeaseDuration          = "lease-duration"
+	FlagRenewDeadline          = "renew-deadline"
+	FlagRetryPeriod            = "retry-period"
+)
