@@ -43,7 +43,7 @@ func TestControlAPIDrivesPairingAndFaults(t *testing.T) {
 	c := newClient(t, srv, storePath(t))
 	qrs := qrChannel(t, c)
 	g.Expect(c.Connect()).To(Succeed())
-	qr := (<-qrs).Code
+	qr := nextQR(t, c, qrs).Code
 
 	var conns []fakewa.ConnInfo
 	g.Expect(call(t, api, "GET", "/connections", "", &conns)).To(Equal(http.StatusOK))

@@ -22,10 +22,10 @@ import (
 // linkCodeSession is a companion waiting for its pairing code to be typed
 // on the phone (whatsmeow's PairPhone, stage companion_hello).
 type linkCodeSession struct {
-	reg             *registration
-	ref             string
-	wrappedEphemral []byte // salt(32) ‖ iv(16) ‖ AES-CTR(code key, companion ephemeral pub)
-	finish          chan *waBinary.Node
+	reg              *registration
+	ref              string
+	wrappedEphemeral []byte // salt(32) ‖ iv(16) ‖ AES-CTR(code key, companion ephemeral pub)
+	finish           chan *waBinary.Node
 }
 
 // Errors of the pairing-code flow.
@@ -44,14 +44,14 @@ var displayNamePattern = regexp.MustCompile(`^[^()]+ \([^()]+\)$`)
 // linkCodeIterations is whatsmeow's PBKDF2 work factor for the code key.
 const linkCodeIterations = 2 << 16
 
-func (c *conn) handleLinkCodeIQ(iq, reg *waBinary.Node) {
+func (c *conn) handleLinkCodeIQ(iq, stanza *waBinary.Node) {
 	s := c.srv
-	switch attrString(reg, "stage") {
+	switch attrString(stanza, "stage") {
 	case "companion_hello":
-		jid, _ := reg.Attrs["jid"].(types.JID)
-		wrapped := childBytes(reg, "link_code_pairing_wrapped_companion_ephemeral_pub")
-		authKey := childBytes(reg, "companion_server_auth_key_pub")
-		display := string(childBytes(reg, "companion_platform_display"))
+		jid, _ := stanza.Attrs["jid"].(types.JID)
+		wrapped := childBytes(stanza, "link_code_pairing_wrapped_companion_ephemeral_pub")
+		authKey := childBytes(stanza, "companion_server_auth_key_pub")
+		display := string(childBytes(stanza, "companion_platform_display"))
 		switch {
 		case c.reg == nil:
 			c.replyIQError(iq, 400, "bad-request")
@@ -60,7 +60,7 @@ func (c *conn) handleLinkCodeIQ(iq, reg *waBinary.Node) {
 		case !displayNamePattern.MatchString(display):
 			c.replyIQError(iq, 400, "bad-request")
 		default:
-			lc := &linkCodeSession{reg: c.reg, ref: newRef(), wrappedEphemral: wrapped, finish: make(chan *waBinary.Node, 1)}
+			lc := &linkCodeSession{reg: c.reg, ref: newRef(), wrappedEphemeral: wrapped, finish: make(chan *waBinary.Node, 1)}
 			s.mu.Lock()
 			s.linkCodes[jid.User] = lc
 			s.mu.Unlock()
@@ -70,7 +70,7 @@ func (c *conn) handleLinkCodeIQ(iq, reg *waBinary.Node) {
 			}}})
 		}
 	case "companion_finish":
-		ref := string(childBytes(reg, "link_code_pairing_ref"))
+		ref := string(childBytes(stanza, "link_code_pairing_ref"))
 		var lc *linkCodeSession
 		s.mu.Lock()
 		for _, candidate := range s.linkCodes {
@@ -84,7 +84,7 @@ func (c *conn) handleLinkCodeIQ(iq, reg *waBinary.Node) {
 			return
 		}
 		select {
-		case lc.finish <- reg:
+		case lc.finish <- stanza:
 		default:
 		}
 		c.replyIQ(iq, nil)
@@ -126,7 +126,7 @@ func (p *Phone) EnterCode(ctx context.Context, code string) (types.JID, error) {
 
 // linkCodeExchange is the primary device's half of whatsmeow's pair-code.go.
 func (p *Phone) linkCodeExchange(ctx context.Context, lc *linkCodeSession, code string) ([]byte, error) {
-	companionEphemeral, err := codeCipher(code, lc.wrappedEphemral[0:32], lc.wrappedEphemral[32:48], lc.wrappedEphemral[48:80])
+	companionEphemeral, err := codeCipher(code, lc.wrappedEphemeral[0:32], lc.wrappedEphemeral[32:48], lc.wrappedEphemeral[48:80])
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/coder/websocket"
 	"go.mau.fi/libsignal/ecc"
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/proto/waAdv"
@@ -113,7 +114,7 @@ func (s *Server) expirePairingWindow(reg *registration) {
 	s.dropRegistrationLocked(reg)
 	s.mu.Unlock()
 	reg.conn.log.Info("pairing window expired, closing registration connection")
-	reg.conn.closeNow(1000)
+	reg.conn.closeNow(websocket.StatusNormalClosure)
 }
 
 func (s *Server) dropRegistrationLocked(reg *registration) {

@@ -16,14 +16,11 @@ import (
 // and waits for the client to log in after the 515 restart.
 func pairByQR(t *testing.T, srv *fakewa.Server, c *client, phone *fakewa.Phone) *fakewa.Device {
 	t.Helper()
-	qrs, err := c.GetQRChannel(ctxT(t))
-	if err != nil {
-		t.Fatalf("qr channel: %v", err)
-	}
+	qrs := qrChannel(t, c)
 	if err := c.Connect(); err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	item := <-qrs
+	item := nextQR(t, c, qrs)
 	if item.Event != whatsmeow.QRChannelEventCode {
 		t.Fatalf("first QR channel item is %q, want a code", item.Event)
 	}
@@ -41,8 +38,7 @@ func TestQRPairingLogsIn(t *testing.T) {
 	phone := srv.Phone("+1 555 000 1111")
 	c := newClient(t, srv, storePath(t))
 
-	qrs, err := c.GetQRChannel(ctxT(t))
-	g.Expect(err).NotTo(HaveOccurred())
+	qrs := qrChannel(t, c)
 	g.Expect(c.Connect()).To(Succeed())
 
 	qr := waitNth[*events.QR](t, c.events, 1)
@@ -57,7 +53,7 @@ func TestQRPairingLogsIn(t *testing.T) {
 	}
 	g.Expect(refs).To(HaveLen(6), "every ref is distinct")
 
-	item := <-qrs
+	item := nextQR(t, c, qrs)
 	g.Expect(item.Event).To(Equal(whatsmeow.QRChannelEventCode))
 	g.Expect(item.Code).To(Equal(qr.Codes[0]))
 
@@ -67,7 +63,7 @@ func TestQRPairingLogsIn(t *testing.T) {
 
 	success := waitNth[*events.PairSuccess](t, c.events, 1)
 	g.Expect(success.ID).To(Equal(jid))
-	g.Expect(<-qrs).To(Equal(whatsmeow.QRChannelSuccess))
+	g.Expect(nextQR(t, c, qrs)).To(Equal(whatsmeow.QRChannelSuccess))
 
 	waitNth[*events.Connected](t, c.events, 1)
 	g.Expect(c.Store.ID).NotTo(BeNil())
