@@ -44,6 +44,9 @@ type conn struct {
 	waiters   map[string]chan *waBinary.Node
 
 	closeOnce sync.Once
+	// done is closed when the read loop has returned, so that a phone
+	// waiting for this client's reply gives up at once.
+	done chan struct{}
 }
 
 func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
@@ -74,6 +77,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		ws:      ws,
 		raw:     raw,
 		waiters: map[string]chan *waBinary.Node{},
+		done:    make(chan struct{}),
 	}
 	c.log = s.log.With("conn", c.id)
 	s.conns[c.id] = c
@@ -136,6 +140,8 @@ func (c *conn) run(ctx context.Context) string {
 		}
 	}
 }
+
+var errConnClosed = errors.New("client connection closed")
 
 type badInputError struct{ err error }
 
@@ -201,6 +207,8 @@ func (c *conn) request(ctx context.Context, node waBinary.Node) (*waBinary.Node,
 	select {
 	case reply := <-ch:
 		return reply, nil
+	case <-c.done:
+		return nil, errConnClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -270,6 +278,7 @@ func (s *Server) connGone(c *conn, reason string) {
 	}
 	s.bump()
 	s.mu.Unlock()
+	close(c.done)
 	_ = c.ws.CloseNow()
 	c.log.Debug("connection gone", "reason", reason)
 }

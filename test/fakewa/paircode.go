@@ -161,6 +161,8 @@ func (p *Phone) linkCodeExchange(ctx context.Context, lc *linkCodeSession, code 
 	var finish *waBinary.Node
 	select {
 	case finish = <-lc.finish:
+	case <-lc.reg.conn.done:
+		return nil, errConnClosed
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for companion_finish: %w", ctx.Err())
 	}

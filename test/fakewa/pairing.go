@@ -43,7 +43,6 @@ type deviceRecord struct {
 	phone       *Phone
 	noiseKey    [32]byte
 	identityKey [32]byte
-	platform    string
 	removed     bool
 	ledger      ledger
 	conns       map[uint64]*conn // live connections
@@ -202,7 +201,6 @@ func (s *Server) completePairing(ctx context.Context, reg *registration, phone *
 		phone:       phone,
 		noiseKey:    reg.noiseKey,
 		identityKey: reg.identityKey,
-		platform:    phone.platform,
 		ledger:      *reg.ledger,
 		conns:       map[uint64]*conn{},
 	}

@@ -157,13 +157,19 @@ func TestTCPDropReconnects(t *testing.T) {
 	srv := startServer(t, fakewa.Options{})
 	c, d, _ := paired(t, srv, "15550008888")
 
+	from := len(d.Stats().Timeline)
 	g.Expect(d.DropConnections()).To(Equal(1))
+	dropped, err := d.WaitEvent(ctxT(t), from, fakewa.EventDisconnected)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(dropped.Reason).To(Equal(fakewa.ReasonTCPDrop))
 	waitNth[*events.Disconnected](t, c.events, 1)
+	reconnected, err := d.WaitEvent(ctxT(t), from, fakewa.EventConnected)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(reconnected.ConnID).NotTo(Equal(dropped.ConnID))
 	waitNth[*events.Connected](t, c.events, 2)
 	st := d.Stats()
 	g.Expect(st.Logins).To(Equal(2))
 	g.Expect(st.Live).To(Equal(1))
-	g.Expect(st.Timeline).To(ContainElement(HaveField("Reason", fakewa.ReasonTCPDrop)))
 }
 
 func TestLoginFailure503IsRetried(t *testing.T) {
