@@ -186,6 +186,29 @@ var _ = Describe("Conflict: StreamReplaced and Degraded halts", func() {
 		Expect(get(ns, "rep").Status.LastHandledReconnectAt).To(Equal("2026-11-28T10:00:00Z"))
 	})
 
+	It("stays quiet while the halted session keeps renewing its Lease", func() {
+		ns := newNamespace()
+		newConnection(ns, "renew")
+		pod := sessionPod(ns, "renew")
+		lease := &coordinationv1.Lease{}
+		renew := func() {
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "renew-session"}, lease)).To(Succeed())
+			lease.Spec.HolderIdentity = ptr.To("renew-session")
+			lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+			Expect(k8sClient.Update(ctx, lease)).To(Succeed())
+		}
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "renew-session"}, lease) }).Should(Succeed())
+		renew()
+		reportAsSession(ns, "renew", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionReplaced})
+		Eventually(conflictReason(ns, "renew")).Should(Equal(whatsappv1alpha1.ReasonStreamReplaced))
+		settled := quietPasses(ns, "renew")
+
+		for range 8 { // a renewal every half second, as the session's elector would (faster)
+			renew()
+			Consistently(passesOf(ns, "renew"), 500*time.Millisecond, 100*time.Millisecond).Should(Equal(settled))
+		}
+	})
+
 	It("restarts a halted live session on the reconnect token, and resumes on a spec change", func() {
 		ns := newNamespace()
 		newConnection(ns, "rep2")

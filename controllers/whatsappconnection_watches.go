@@ -64,8 +64,8 @@ func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr
 		Named("whatsappconnection").
 		For(&whatsappv1alpha1.WhatsAppConnection{}, builder.WithPredicates(worthAPass{})).
 		Watches(&whatsappv1alpha1.WhatsAppConnection{}, handler.EnqueueRequestsFromMapFunc(r.mapRivals)).
-		Watches(&corev1.Pod{}, bySession).
-		Watches(&coordinationv1.Lease{}, bySession).
+		Watches(&corev1.Pod{}, bySession, builder.WithPredicates(podLifecycleChanged{})).
+		Watches(&coordinationv1.Lease{}, bySession, builder.WithPredicates(leaseHolderChanged{})).
 		Watches(&corev1.ServiceAccount{}, bySession).
 		Watches(&rbacv1.Role{}, bySession).
 		Watches(&rbacv1.RoleBinding{}, bySession).
@@ -136,4 +136,38 @@ func (worthAPass) Update(e event.UpdateEvent) bool {
 		!reflect.DeepEqual(o.Finalizers, n.Finalizers) ||
 		!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
 		!reflect.DeepEqual(o.Status.Connection, n.Status.Connection)
+}
+
+// leaseHolderChanged ignores Lease renewals, which every session makes every few seconds: only a
+// change of holder (or of ownership) is something the controller acts on.
+type leaseHolderChanged struct {
+	predicate.Funcs
+}
+
+func (leaseHolderChanged) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*coordinationv1.Lease)
+	n, ok2 := e.ObjectNew.(*coordinationv1.Lease)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return !reflect.DeepEqual(o.Spec.HolderIdentity, n.Spec.HolderIdentity) ||
+		!reflect.DeepEqual(o.OwnerReferences, n.OwnerReferences)
+}
+
+// podLifecycleChanged ignores pod updates the controller does not act on (readiness flips,
+// container restart counts): phase, deletion, ownership and the spec hash are what matter.
+type podLifecycleChanged struct {
+	predicate.Funcs
+}
+
+func (podLifecycleChanged) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*corev1.Pod)
+	n, ok2 := e.ObjectNew.(*corev1.Pod)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return o.Status.Phase != n.Status.Phase ||
+		!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
+		!reflect.DeepEqual(o.OwnerReferences, n.OwnerReferences) ||
+		o.Annotations[podSpecHashAnnotation] != n.Annotations[podSpecHashAnnotation]
 }
