@@ -37,6 +37,7 @@ import (
 const (
 	testLogoutTimeout = 4 * time.Second
 	testLeaseDuration = 3 * time.Second
+	testCrashBackoff  = 2 * time.Second
 	sessionManager    = "whatsapp-session"
 )
 
@@ -104,6 +105,7 @@ func startManager(ctx context.Context) {
 			RetryPeriod:   time.Second,
 		},
 		LogoutTimeout:           testLogoutTimeout,
+		CrashBackoff:            testCrashBackoff,
 		MaxConcurrentReconciles: 4,
 	}
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
@@ -188,7 +190,9 @@ func setPodPhase(pod *corev1.Pod, phase corev1.PodPhase, exitCode int32) {
 		if phase == corev1.PodFailed || phase == corev1.PodSucceeded {
 			pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
 				Name: sessionContainer, Image: pod.Spec.Containers[0].Image, ImageID: "x",
-				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exitCode, Reason: "Error"}},
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+					ExitCode: exitCode, Reason: "Error", FinishedAt: metav1.Now(),
+				}},
 			}}
 		}
 		return k8sClient.Status().Update(ctx, pod)

@@ -37,6 +37,9 @@ type WhatsAppConnectionReconciler struct {
 
 	// Session configures the pods the controller creates.
 	Session SessionConfig
+	// CrashBackoff is how long a session pod that exited soon after starting stays before it is
+	// replaced.
+	CrashBackoff time.Duration
 	// LogoutTimeout bounds how long deletion waits for the session to log out.
 	LogoutTimeout time.Duration
 	// MaxConcurrentReconciles is how many resources are reconciled at once.

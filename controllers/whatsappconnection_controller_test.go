@@ -114,12 +114,16 @@ var _ = Describe("exactly one session pod", func() {
 		Eventually(podUID(ns, "one")).ShouldNot(Or(BeEmpty(), Equal(string(oldUID))))
 	})
 
-	It("replaces a failed pod with a new one and records a Warning event with the exit code", func() {
+	It("replaces a failed pod with a new one, after a backoff when it crashed at start, and records the exit code", func() {
 		ns := newNamespace()
 		newConnection(ns, "crash")
 		pod := sessionPod(ns, "crash")
+		exited := time.Now()
 		setPodPhase(pod, corev1.PodFailed, 137)
-		Eventually(podUID(ns, "crash")).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
+		Eventually(condition(ns, "crash", whatsappv1alpha1.ConditionReady)).Should(And(
+			HaveField("Reason", whatsappv1alpha1.ReasonPodCrashed), HaveField("Message", ContainSubstring("exit code 137"))))
+		Eventually(podUID(ns, "crash"), 3*testCrashBackoff).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
+		Expect(time.Since(exited)).To(BeNumerically(">=", testCrashBackoff-500*time.Millisecond), "no hot replacement loop")
 		Eventually(warningEvents(ns, "crash")).Should(ContainElement("SessionPodExited"))
 	})
 

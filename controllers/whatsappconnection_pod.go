@@ -35,6 +35,9 @@ const (
 	storeMountPath   = "/var/lib/whatsapp"
 	// sessionUID is distroless's nonroot user; fsGroup makes the store volume writable by it.
 	sessionUID int64 = 65532
+	// minHealthyRun: a session pod that ran at least this long before it exited is replaced at
+	// once; one that ran less waits CrashBackoff.
+	minHealthyRun = 30 * time.Second
 	// podRejectedRetry is how long the controller waits before it offers a refused pod again.
 	podRejectedRetry = time.Minute
 )
@@ -53,6 +56,11 @@ func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (
 			p.waiting = &verdict{whatsappv1alpha1.ReasonWaitingForPod, fmt.Sprintf("waiting for the old session pod %s to be gone", pod.Name)}
 			return stop()
 		case pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:
+			if wait := r.crashBackoff(pod); wait > 0 {
+				p.waiting = &verdict{whatsappv1alpha1.ReasonPodCrashed, fmt.Sprintf(
+					"session pod %s exited soon after it started (%s); replacing it in %s", pod.Name, exitSummary(pod), wait.Round(time.Second))}
+				return stopFor(wait)
+			}
 			r.warn(p.wac, "SessionPodExited", "Replace", fmt.Sprintf("session pod %s exited (%s); replacing it", pod.Name, exitSummary(pod)))
 			return r.deletePodAndWait(ctx, p, "", "")
 		case pod.Annotations[podSpecHashAnnotation] != desired.Annotations[podSpecHashAnnotation]:
@@ -108,6 +116,25 @@ func (r *WhatsAppConnectionReconciler) deletePodAndWait(ctx context.Context, p *
 		p.waiting = &verdict{whatsappv1alpha1.ReasonWaitingForPod, fmt.Sprintf("waiting for the old session pod %s to be gone", pod.Name)}
 	}
 	return stop()
+}
+
+// crashBackoff is how long to leave a pod that exited soon after it started before replacing
+// it: a session that cannot start is retried every CrashBackoff, not in a hot loop.
+func (r *WhatsAppConnectionReconciler) crashBackoff(pod *corev1.Pod) time.Duration {
+	started := pod.CreationTimestamp.Time
+	if pod.Status.StartTime != nil {
+		started = pod.Status.StartTime.Time
+	}
+	finished := started // a kubelet always records FinishedAt; without it, count from the start
+	for _, cs := range pod.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil && !t.FinishedAt.IsZero() {
+			finished = t.FinishedAt.Time
+		}
+	}
+	if finished.Sub(started) >= minHealthyRun {
+		return 0
+	}
+	return finished.Add(r.CrashBackoff).Sub(r.now())
 }
 
 // leaseExpiresIn is how long until the Lease's current holder loses it, by this controller's

@@ -49,6 +49,7 @@ const (
 	ReasonSuspended       = "Suspended"
 	ReasonPodPending      = "SessionPodPending"
 	ReasonPodRejected     = "SessionPodRejected"
+	ReasonPodCrashed      = "SessionPodCrashed"
 	ReasonWaitingForPod   = "WaitingForOldPodGone"
 	ReasonWaitingForLease = "WaitingForLeaseExpiry"
 	ReasonLoggedOut       = "LoggedOut"

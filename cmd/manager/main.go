@@ -35,7 +35,7 @@ func main() {
 		metricsAddr, probeAddr, sessionImage string
 		leaderElect, secureMetrics           bool
 		concurrency                          int
-		logoutTimeout                        time.Duration
+		logoutTimeout, crashBackoff          time.Duration
 		session                              controllers.SessionConfig
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
@@ -48,6 +48,8 @@ func main() {
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "How many WhatsAppConnections are reconciled at once.")
 	flag.DurationVar(&logoutTimeout, "logout-timeout", 60*time.Second,
 		"How long deleting a WhatsAppConnection waits for its session to log the device out before it goes anyway.")
+	flag.DurationVar(&crashBackoff, "session-crash-backoff", 10*time.Second,
+		"How long a session pod that exited within 30 s of starting stays before it is replaced.")
 	flag.StringVar(&sessionImage, "session-image", os.Getenv("SESSION_IMAGE"),
 		"Image of session pods when a resource does not set spec.session.image. Default: $SESSION_IMAGE, else the manager's own image.")
 	flag.DurationVar(&session.LeaseDuration, "session-lease-duration", 15*time.Second,
@@ -62,14 +64,14 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(ctrl.SetupSignalHandler(), metricsAddr, secureMetrics, probeAddr, leaderElect, concurrency, logoutTimeout, sessionImage, session); err != nil {
+	if err := run(ctrl.SetupSignalHandler(), metricsAddr, secureMetrics, probeAddr, leaderElect, concurrency, logoutTimeout, crashBackoff, sessionImage, session); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr string, leaderElect bool,
-	concurrency int, logoutTimeout time.Duration, sessionImage string, session controllers.SessionConfig) error {
+	concurrency int, logoutTimeout, crashBackoff time.Duration, sessionImage string, session controllers.SessionConfig) error {
 	if session.RenewDeadline >= session.LeaseDuration || session.RetryPeriod >= session.RenewDeadline {
 		return errors.New("session timings must satisfy retry-period < renew-deadline < lease-duration")
 	}
@@ -115,6 +117,7 @@ func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr 
 		Clock:                   clock.RealClock{},
 		Session:                 session,
 		LogoutTimeout:           logoutTimeout,
+		CrashBackoff:            crashBackoff,
 		MaxConcurrentReconciles: concurrency,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
