@@ -1,0 +1,55 @@
+// Command session is the process in a WhatsAppConnection's session pod: it holds the
+// connection's Lease and runs its WhatsApp client (internal/session). It exits 0 after SIGTERM
+// and non-zero when it lost its Lease, so that the controller replaces it.
+package main
+
+import (
+	"flag"
+	"os"
+
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/waoperator/whatsapp-operator/internal/session"
+	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
+)
+
+func main() {
+	var cfg session.Config
+	flag.StringVar(&cfg.HealthAddr, sessionenv.FlagHealthProbeBindAddress, ":8081", "Address of /healthz and /readyz.")
+	flag.StringVar(&cfg.MetricsAddr, sessionenv.FlagMetricsBindAddress, ":8080", "Address of /metrics; 0 disables it.")
+	flag.DurationVar(&cfg.LeaseDuration, sessionenv.FlagLeaseDuration, session.DefaultLeaseDuration,
+		"How long the Lease lasts without renewal.")
+	flag.DurationVar(&cfg.RenewDeadline, sessionenv.FlagRenewDeadline, session.DefaultRenewDeadline,
+		"How long after the last good renewal the session drops WhatsApp; must exceed 1.2 × retry-period.")
+	flag.DurationVar(&cfg.RetryPeriod, sessionenv.FlagRetryPeriod, session.DefaultRetryPeriod,
+		"How often the Lease is renewed (one API write each).")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+
+	log := zap.New(zap.UseFlagOptions(&opts))
+	ctrl.SetLogger(log)
+	klog.SetLogger(log.WithName("leaderelection"))
+
+	cfg.FromEnv()
+	rest, err := ctrl.GetConfig()
+	if err != nil {
+		log.Error(err, "no API server configuration")
+		os.Exit(1)
+	}
+	cfg.REST = rest
+	cfg.OpenClient = whatsapp.Opener{Store: session.StoreFromEnv()}.Open
+
+	rt, err := session.New(cfg, log.WithValues("connection", cfg.Namespace+"/"+cfg.ConnectionName, "pod", cfg.PodName))
+	if err != nil {
+		log.Error(err, "invalid configuration")
+		os.Exit(2)
+	}
+	if err := rt.Run(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "session ended")
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,94 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+// openPairingWindow connects unpaired: WhatsApp answers with a set of QR codes (QRCodes).
+func (m *machine) openPairingWindow(ctx context.Context) {
+	m.windows++
+	m.pairingActive = true
+	m.codes, m.code = nil, 0
+	if err := m.cli.Connect(ctx); err != nil {
+		m.endPairingWindow(ctx, "cannot reach WhatsApp to pair: "+err.Error())
+	}
+}
+
+// onQRCodes publishes the window's first code (QR) or asks for a pairing code (PhoneCode, which
+// needs this connected registration), and times the window with the same TTLs as WhatsApp.
+func (m *machine) onQRCodes(ctx context.Context, ev QRCodes) {
+	if !m.pairingActive || len(ev.Codes) == 0 {
+		return
+	}
+	m.codes, m.code = ev.Codes, 0
+	spec := m.wac.Spec.Pairing
+	if spec.Method != whatsappv1alpha1.PairingMethodPhoneCode {
+		m.publishQR(ctx)
+		return
+	}
+	window := m.cfg.QRFirstTTL + time.Duration(len(ev.Codes)-1)*m.cfg.QRNextTTL
+	pctx, cancel := context.WithTimeout(ctx, m.cfg.RenewDeadline)
+	code, err := m.cli.PairPhone(pctx, spec.PhoneNumber)
+	cancel()
+	if err != nil {
+		m.endPairingWindow(ctx, "cannot get a pairing code: "+err.Error())
+		return
+	}
+	m.clearPairing()
+	m.st.PairingCode, m.st.PairingCodeExpiresAt = code, m.time(window)
+	m.schedule(window, func(ctx context.Context) { m.endPairingWindow(ctx, "the pairing code expired") })
+	m.enter(ctx, whatsappv1alpha1.SessionPairing, "enter the pairing code on the phone under Linked devices")
+}
+
+// publishQR publishes the current code with its expiry and terminal drawing in one patch.
+func (m *machine) publishQR(ctx context.Context) {
+	ttl := m.cfg.QRNextTTL
+	if m.code == 0 {
+		ttl = m.cfg.QRFirstTTL
+	}
+	m.clearPairing()
+	m.st.QRCode = m.codes[m.code]
+	m.st.QRExpiresAt = m.time(ttl)
+	drawing, err := renderQR(m.st.QRCode)
+	if err != nil {
+		m.log.Error(err, "cannot draw the QR code")
+	}
+	m.st.QRCodeTerminal = drawing
+	m.metrics.qrCodes.Inc()
+	m.schedule(ttl, m.nextQR)
+	m.enter(ctx, whatsappv1alpha1.SessionPairing, fmt.Sprintf("scan the QR code with WhatsApp on the phone (code %d of %d)", m.code+1, len(m.codes)))
+}
+
+func (m *machine) nextQR(ctx context.Context) {
+	m.code++
+	if m.code >= len(m.codes) {
+		m.endPairingWindow(ctx, "the QR codes expired")
+		return
+	}
+	m.publishQR(ctx)
+}
+
+// endPairingWindow closes the registration connection and opens the next window after a
+// backoff, or gives up with PairingTimeout once cfg.PairingWindows have run out.
+func (m *machine) endPairingWindow(ctx context.Context, why string) {
+	if !m.pairingActive {
+		return
+	}
+	m.pairingActive = false
+	m.stopTimer()
+	m.cli.Disconnect()
+	m.clearPairing()
+	if m.windows >= m.cfg.PairingWindows {
+		m.halted = true
+		m.enter(ctx, whatsappv1alpha1.SessionPairingTimeout, fmt.Sprintf(
+			"%s; no device was linked in %d pairing windows. Set the reconnect-requested-at annotation to pair again", why, m.windows))
+		return
+	}
+	wait := time.Duration(m.windows) * m.cfg.PairingBackoff
+	m.schedule(wait, m.openPairingWindow)
+	m.enter(ctx, whatsappv1alpha1.SessionPairing, fmt.Sprintf("%s; opening pairing window %d of %d in %s", why, m.windows+1, m.cfg.PairingWindows, wait))
+}

@@ -1,0 +1,83 @@
+package session
+
+import (
+	"context"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+// resumable states are those a reconnect request restarts in place. Replaced is not among
+// them: the controller answers that request with a new pod.
+var resumable = map[whatsappv1alpha1.SessionState]bool{
+	whatsappv1alpha1.SessionLoggedOut:      true,
+	whatsappv1alpha1.SessionPairingTimeout: true,
+	whatsappv1alpha1.SessionTemporaryBan:   true,
+	whatsappv1alpha1.SessionConnectFailure: true,
+	whatsappv1alpha1.SessionDisconnected:   true,
+}
+
+// onResource takes a new version of the resource: the reconnect limit, deletion and the two
+// request tokens. It reports whether it started something (so start does not connect too).
+func (m *machine) onResource(ctx context.Context, wac *whatsappv1alpha1.WhatsAppConnection) bool {
+	m.wac = wac
+	limit := wac.Spec.Reconnect.MaxAttempts
+	if limit < 1 {
+		limit = 3
+	}
+	m.maxAttempts.Store(limit)
+
+	if !wac.DeletionTimestamp.IsZero() {
+		logout := wac.Spec.LogoutOnDelete == nil || *wac.Spec.LogoutOnDelete
+		if logout && !m.deleteHandled && m.cli != nil && !m.replaced {
+			m.deleteHandled = true
+			m.logout(ctx, "logged out because the resource is being deleted")
+			return true
+		}
+		return false
+	}
+	if tok := wac.Annotations[whatsappv1alpha1.LogoutRequestedAtAnnotation]; tok != "" && tok != m.st.LastHandledLogoutAt {
+		m.st.LastHandledLogoutAt = tok
+		if m.cli == nil || m.replaced {
+			m.publish(ctx)
+			return false
+		}
+		m.logout(ctx, "logged out on request; pairing again")
+		m.windows = 0
+		m.connect(ctx)
+		return true
+	}
+	if tok := wac.Annotations[whatsappv1alpha1.ReconnectRequestedAtAnnotation]; tok != "" && tok != m.st.LastHandledReconnectAt {
+		m.st.LastHandledReconnectAt = tok
+		if m.cli != nil && !m.replaced && resumable[m.st.State] && (m.halted || m.st.State == whatsappv1alpha1.SessionDisconnected) {
+			m.attempts.Store(0)
+			m.st.ReconnectAttempts = 0
+			m.windows, m.banRetried = 0, false
+			m.clearFailure()
+			m.cli.Disconnect()
+			m.connect(ctx)
+			return true
+		}
+		m.publish(ctx)
+	}
+	return false
+}
+
+// logout unlinks the device (when the client can reach WhatsApp) and wipes the store, then
+// reports LoggedOut.
+func (m *machine) logout(ctx context.Context, message string) {
+	// Not halt(): that would disconnect, and unlinking needs the live connection.
+	m.stopTimer()
+	m.pairingActive = false
+	m.clearPairing()
+	lctx, cancel := context.WithTimeout(ctx, m.cfg.RenewDeadline)
+	defer cancel()
+	err := m.cli.Logout(lctx)
+	m.halted = true
+	if err != nil {
+		message += " (the store was wiped, but WhatsApp was not told: " + err.Error() + "; remove the device on the phone)"
+	}
+	m.clearDevice()
+	m.clearFailure()
+	m.st.ReconnectAttempts = 0
+	m.enter(ctx, whatsappv1alpha1.SessionLoggedOut, message)
+}

@@ -1,0 +1,79 @@
+package session
+
+import (
+	"context"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+// watchConnection sends the resource to out each time it changes, newest only (out holds one).
+// The session's Role allows get and watch on its own resource only, so it watches with a name
+// field selector instead of running an informer that would list.
+func watchConnection(ctx context.Context, c client.WithWatch, key client.ObjectKey, out chan *whatsappv1alpha1.WhatsAppConnection, retry time.Duration, log logr.Logger) {
+	for ctx.Err() == nil {
+		wac := &whatsappv1alpha1.WhatsAppConnection{}
+		if err := c.Get(ctx, key, wac); err != nil {
+			log.V(1).Info("cannot read the resource; trying again", "error", err.Error())
+			sleep(ctx, retry)
+			continue
+		}
+		offer(out, wac)
+		w, err := c.Watch(ctx, &whatsappv1alpha1.WhatsAppConnectionList{}, client.InNamespace(key.Namespace),
+			client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", key.Name)},
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: wac.ResourceVersion}})
+		if err != nil {
+			log.V(1).Info("cannot watch the resource; trying again", "error", err.Error())
+			sleep(ctx, retry)
+			continue
+		}
+		drain(ctx, w, out)
+		w.Stop()
+	}
+}
+
+func drain(ctx context.Context, w watch.Interface, out chan *whatsappv1alpha1.WhatsAppConnection) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return
+			}
+			if wac, isWAC := ev.Object.(*whatsappv1alpha1.WhatsAppConnection); isWAC && (ev.Type == watch.Added || ev.Type == watch.Modified) {
+				offer(out, wac)
+			}
+		}
+	}
+}
+
+// offer replaces whatever is waiting in out: only the newest version matters.
+func offer[T any](out chan T, v T) {
+	for {
+		select {
+		case out <- v:
+			return
+		default:
+			select {
+			case <-out:
+			default:
+			}
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

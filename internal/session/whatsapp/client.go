@@ -1,0 +1,179 @@
+// Package whatsapp implements the session's Client seam over whatsmeow and its sqlstore.
+package whatsapp
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-logr/logr"
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/store"
+	"go.mau.fi/whatsmeow/store/sqlstore"
+	waLog "go.mau.fi/whatsmeow/util/log"
+
+	"github.com/waoperator/whatsapp-operator/internal/session"
+	"github.com/waoperator/whatsapp-operator/internal/waendpoint"
+)
+
+// Opener opens a store and a whatsmeow client over it; its Open is a session.OpenClientFunc.
+type Opener struct {
+	Store session.StoreConfig
+	// DisplayName is shown on the phone for PhoneCode pairing; WhatsApp wants "Browser (OS)".
+	DisplayName string
+	// Configure points each new client at its endpoint. Nil means waendpoint.Configure, the
+	// real service in a production build. Only Go code (tests) can set it.
+	Configure func(*whatsmeow.Client) error
+}
+
+// Open implements session.OpenClientFunc.
+func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(error) bool) (session.Client, error) {
+	wlog := NewLogger(log)
+	container, err := OpenStore(ctx, o.Store, wlog.Sub("Database"))
+	if err != nil {
+		return nil, err
+	}
+	dev, err := container.GetFirstDevice(ctx)
+	if err != nil {
+		_ = container.Close()
+		return nil, err
+	}
+	a := &client{container: container, log: wlog, opener: o, shouldReconnect: shouldReconnect,
+		events: make(chan session.Event, 256), done: make(chan struct{})}
+	if a.opener.Configure == nil {
+		a.opener.Configure = waendpoint.Configure
+	}
+	if a.opener.DisplayName == "" {
+		a.opener.DisplayName = "Chrome (Linux)"
+	}
+	if err := a.use(dev); err != nil {
+		_ = container.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+type client struct {
+	container       *sqlstore.Container
+	log             waLog.Logger
+	opener          Opener
+	shouldReconnect func(error) bool
+	events          chan session.Event
+	done            chan struct{}
+
+	// current is read by event handlers without mu: a handler must never wait for a caller
+	// holding mu (Logout waits for WhatsApp's answer while holding it).
+	current atomic.Pointer[whatsmeow.Client]
+
+	mu         sync.Mutex
+	connCancel context.CancelFunc
+	closed     bool
+}
+
+// use makes a whatsmeow client for dev and makes it current.
+func (a *client) use(dev *store.Device) error {
+	cli := whatsmeow.NewClient(dev, a.log.Sub("Client"))
+	cli.EnableAutoReconnect = true
+	cli.AutoReconnectHook = a.shouldReconnect
+	if err := a.opener.Configure(cli); err != nil {
+		return err
+	}
+	cli.AddEventHandler(func(evt any) {
+		if a.current.Load() != cli {
+			return // a client replaced by Logout
+		}
+		if ev := translate(cli, evt); ev != nil {
+			select {
+			case a.events <- ev:
+			case <-a.done:
+			}
+		}
+	})
+	a.current.Store(cli)
+	return nil
+}
+
+func (a *client) Events() <-chan session.Event { return a.events }
+
+func (a *client) PairedJID() string {
+	if id := a.current.Load().Store.ID; id != nil {
+		return id.String()
+	}
+	return ""
+}
+
+func (a *client) IsLoggedIn() bool { return a.current.Load().IsLoggedIn() }
+
+// Connect's context outlives the call: whatsmeow runs its keepalive and automatic reconnects on
+// it. Disconnect and Close cancel it, so that a reconnect already past its sleep cannot bring
+// the connection back after the fence closed it.
+func (a *client) Connect(context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return session.ErrClientClosed
+	}
+	a.cancelConn()
+	ctx, cancel := context.WithCancel(context.Background())
+	a.connCancel = cancel
+	return a.current.Load().ConnectContext(ctx)
+}
+
+func (a *client) cancelConn() {
+	if a.connCancel != nil {
+		a.connCancel()
+		a.connCancel = nil
+	}
+}
+
+func (a *client) Disconnect() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cancelConn()
+	a.current.Load().Disconnect()
+}
+
+func (a *client) PairPhone(ctx context.Context, phone string) (string, error) {
+	return a.current.Load().PairPhone(ctx, phone, true, whatsmeow.PairClientChrome, a.opener.DisplayName)
+}
+
+// Logout unlinks the device through WhatsApp when logged in; whatever happened there, the store
+// is wiped and a fresh device takes its place, ready to pair.
+func (a *client) Logout(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cli := a.current.Load()
+	var unlinkErr error
+	if cli.Store.ID != nil {
+		if cli.IsLoggedIn() {
+			unlinkErr = cli.Logout(ctx)
+		} else {
+			unlinkErr = errors.New("not connected to WhatsApp")
+		}
+	}
+	a.cancelConn()
+	cli.Disconnect()
+	if cli.Store.ID != nil {
+		if err := cli.Store.Delete(ctx); err != nil {
+			return err
+		}
+	}
+	if err := a.use(a.container.NewDevice()); err != nil {
+		return err
+	}
+	return unlinkErr
+}
+
+func (a *client) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	a.cancelConn()
+	a.current.Load().Disconnect()
+	close(a.done)
+	return a.container.Close()
+}

@@ -1,0 +1,56 @@
+package whatsapp
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"go.mau.fi/whatsmeow/store/sqlstore"
+	waLog "go.mau.fi/whatsmeow/util/log"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go (CGO_ENABLED=0)
+
+	"github.com/waoperator/whatsapp-operator/internal/session"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
+)
+
+// SQLiteDSN is the modernc.org/sqlite DSN for the device database at path. modernc takes
+// pragmas as _pragma=name(value); mattn-style _foreign_keys=on is silently ignored by it.
+func SQLiteDSN(path string) string {
+	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+}
+
+// OpenStore opens (and migrates) the device store. Its errors say where the store is, since
+// that is what a person has to fix (a volume without write permission, a wrong DSN).
+func OpenStore(ctx context.Context, cfg session.StoreConfig, log waLog.Logger) (*sqlstore.Container, error) {
+	switch cfg.Type {
+	case "", "sqlite":
+		if cfg.SQLitePath == "" {
+			return nil, fmt.Errorf("%s is not set", sessionenv.SQLitePath)
+		}
+		c, err := sqlstore.New(ctx, "sqlite", SQLiteDSN(cfg.SQLitePath), log)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the SQLite device store at %s: %w", cfg.SQLitePath, err)
+		}
+		return c, nil
+	case "postgres":
+		if cfg.PostgresDSN == "" {
+			return nil, fmt.Errorf("%s is not set", sessionenv.PostgresDSN)
+		}
+		db, err := sql.Open("pgx", cfg.PostgresDSN)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the Postgres device store (%s): %w", sessionenv.PostgresDSN, err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		c := sqlstore.NewWithDB(db, "postgres", log)
+		if err := c.Upgrade(pctx); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("cannot open the Postgres device store (%s): %w", sessionenv.PostgresDSN, err)
+		}
+		return c, nil
+	default:
+		return nil, fmt.Errorf("%s=%q: the store type must be sqlite or postgres", sessionenv.StoreType, cfg.Type)
+	}
+}
