@@ -67,13 +67,13 @@ type (
 	ConnectFailure struct{ Code, Message string }
 )
 
-func (QRCodes) isEvent()         {}
-func (PairSuccess) isEvent()     {}
-func (PairError) isEvent()       {}
-func (Connected) isEvent()       {}
-func (Disconnected) isEvent()    {}
-func (StreamReplaced) isEvent()  {}
-func (LoggedOut) isEvent()       {}
-func (ClientOutdated) isEvent()  {}
-func (TemporaryBan) isEvent()    {}
-func (ConnectFailure) isEvent()  {}
+func (QRCodes) isEvent()        {}
+func (PairSuccess) isEvent()    {}
+func (PairError) isEvent()      {}
+func (Connected) isEvent()      {}
+func (Disconnected) isEvent()   {}
+func (StreamReplaced) isEvent() {}
+func (LoggedOut) isEvent()      {}
+func (ClientOutdated) isEvent() {}
+func (TemporaryBan) isEvent()   {}
+func (ConnectFailure) isEvent() {}

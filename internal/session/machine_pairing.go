@@ -13,6 +13,10 @@ func (m *machine) openPairingWindow(ctx context.Context) {
 	m.windows++
 	m.pairingActive = true
 	m.codes, m.code = nil, 0
+	if m.windows == 1 {
+		// Pairing starts (or starts over): say so, and publish any request just handled.
+		m.enter(ctx, whatsappv1alpha1.SessionConnecting, "opening a pairing window")
+	}
 	if err := m.cli.Connect(ctx); err != nil {
 		m.endPairingWindow(ctx, "cannot reach WhatsApp to pair: "+err.Error())
 	}
