@@ -22,7 +22,9 @@ type fakeClient struct {
 	calls  []string
 }
 
-func newFakeClient(jid string) *fakeClient { return &fakeClient{events: make(chan Event, 16), jid: jid} }
+func newFakeClient(jid string) *fakeClient {
+	return &fakeClient{events: make(chan Event, 16), jid: jid}
+}
 
 func (f *fakeClient) record(c string) {
 	f.mu.Lock()

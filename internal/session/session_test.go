@@ -1,0 +1,214 @@
+package session_test
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/types"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/session"
+	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
+)
+
+const (
+	timeout = 20 * time.Second
+	poll    = 50 * time.Millisecond
+)
+
+var phoneSeq int
+
+func nextPhone() string {
+	phoneSeq++
+	return fmt.Sprintf("+1555%07d", phoneSeq)
+}
+
+func state(c *connection) func() whatsappv1alpha1.SessionState {
+	return func() whatsappv1alpha1.SessionState { return c.status().State }
+}
+
+// pair scans the first QR code s publishes and waits for s to report Connected.
+func pair(c *connection, s *runningSession) types.JID {
+	GinkgoHelper()
+	var qr string
+	Eventually(func(g Gomega) {
+		st := c.status()
+		g.Expect(st.Holder).To(Equal(s.holder()))
+		g.Expect(st.QRCode).NotTo(BeEmpty())
+		qr = st.QRCode
+	}, timeout, poll).Should(Succeed())
+	jid, err := srv.Phone(nextPhone()).ScanQR(ctx, qr)
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionConnected))
+	Expect(c.status().JID).To(Equal(jid.String()))
+	return jid
+}
+
+var _ = Describe("session runtime with whatsmeow against fakewa", func() {
+	It("publishes rotating QR codes, connects on a scan, writes nothing while idle, and logs back in after a restart without a QR", func() {
+		c := newConnection()
+		s := c.start("wac-session", session.StoreConfig{})
+
+		var first whatsappv1alpha1.ConnectionStatus
+		Eventually(func(g Gomega) {
+			first = c.status()
+			g.Expect(first.State).To(Equal(whatsappv1alpha1.SessionPairing))
+			g.Expect(first.QRCode).NotTo(BeEmpty())
+		}, timeout, poll).Should(Succeed())
+		Expect(first.Holder).To(Equal(s.holder()))
+		Expect(first.QRCodeTerminal).To(HavePrefix("\n"))
+		Expect(first.QRExpiresAt).NotTo(BeNil())
+		Eventually(func() string { return c.status().QRCode }, timeout, poll).ShouldNot(Equal(first.QRCode), "the code rotates")
+
+		jid := pair(c, s)
+		st := c.status()
+		Expect(st.LastConnectedAt).NotTo(BeNil())
+		Expect(st.Platform).NotTo(BeEmpty())
+		Expect(st.QRCode).To(BeEmpty())
+		Expect(c.leaseHolder()).To(Equal(s.pod))
+
+		By("idling: only Lease renewals reach the API server")
+		rv := c.get().ResourceVersion
+		statusWrites, leaseWrites := s.link.statusWrites.Load(), s.link.leaseWrites.Load()
+		window := 4 * retryPeriod
+		start := time.Now()
+		Consistently(func() string { return c.get().ResourceVersion }, window, poll).Should(Equal(rv))
+		elapsed := time.Since(start)
+		Expect(s.link.statusWrites.Load()).To(Equal(statusWrites))
+		renewals := s.link.leaseWrites.Load() - leaseWrites
+		// One write per RetryPeriod: scale the measured rate back to the default timings.
+		perHour := float64(renewals) / elapsed.Seconds() * 3600 / scale
+		AddReportEntry("idle Lease writes per session-hour at default timings", fmt.Sprintf("%.0f (%d renewals in %s at retry period %s)", perHour, renewals, elapsed.Round(time.Millisecond), retryPeriod))
+		fmt.Fprintf(GinkgoWriter, "MEASURE idle lease writes/hour at defaults: %.0f\n", perHour)
+		Expect(perHour).To(BeNumerically("<=", 400))
+		Expect(renewals).To(BeNumerically(">=", 3))
+
+		By("restarting (SIGTERM): the Lease is released and the next runtime logs in without pairing")
+		Expect(s.stop()).To(Succeed())
+		Expect(c.leaseHolder()).To(BeEmpty())
+		windows := srv.Device(jid).Stats().PairingWindows
+		s2 := c.start("wac-session", session.StoreConfig{})
+		Eventually(func(g Gomega) {
+			st := c.status()
+			g.Expect(st.Holder).To(Equal(s2.holder()))
+			g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionConnected))
+		}, timeout, poll).Should(Succeed())
+		Expect(c.status().QRCode).To(BeEmpty())
+		Expect(srv.Device(jid).Stats().PairingWindows).To(Equal(windows))
+	})
+
+	It("reports Replaced when a rogue client logs in with a copy of the store, and never logs in again", func() {
+		c := newConnection()
+		s := c.start("wac-session", session.StoreConfig{})
+		jid := pair(c, s)
+
+		rogueStore, err := whatsapp.OpenStore(ctx, session.StoreConfig{Type: "sqlite", SQLitePath: c.storePath}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(rogueStore.Close)
+		dev, err := rogueStore.GetFirstDevice(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		rogue := whatsmeow.NewClient(dev, nil)
+		Expect(srv.ConfigureClient(rogue)).To(Succeed())
+		Expect(rogue.Connect()).To(Succeed())
+		DeferCleanup(rogue.Disconnect)
+
+		Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionReplaced))
+		logins := srv.Device(jid).Stats().Logins
+		Consistently(func() int { return srv.Device(jid).Stats().Logins }, 3*time.Second, poll).Should(Equal(logins))
+		Expect(s.exited()).To(BeFalse(), "a replaced session stays, holding its Lease")
+		Expect(c.leaseHolder()).To(Equal(s.pod))
+	})
+
+	It("logs out, wipes the store and publishes a new QR code on the logout annotation", func() {
+		c := newConnection()
+		s := c.start("wac-session", session.StoreConfig{})
+		jid := pair(c, s)
+		c.annotate(whatsappv1alpha1.LogoutRequestedAtAnnotation, "2026-01-01T00:00:00Z")
+		Eventually(func(g Gomega) {
+			st := c.status()
+			g.Expect(st.LastHandledLogoutAt).To(Equal("2026-01-01T00:00:00Z"))
+			g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionPairing))
+			g.Expect(st.QRCode).NotTo(BeEmpty())
+			g.Expect(st.JID).To(BeEmpty())
+		}, timeout, poll).Should(Succeed())
+		Expect(srv.Device(jid).Stats().Removed).To(BeTrue())
+	})
+
+	It("logs out and reports LoggedOut when the resource is deleted", func() {
+		c := newConnection(func(w *whatsappv1alpha1.WhatsAppConnection) {
+			w.Finalizers = []string{"test.waoperator.io/hold"} // stands in for the controller's
+		})
+		s := c.start("wac-session", session.StoreConfig{})
+		jid := pair(c, s)
+		Expect(admin.Delete(ctx, c.get())).To(Succeed())
+		Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionLoggedOut))
+		Expect(srv.Device(jid).Stats().Removed).To(BeTrue())
+		wac := c.get()
+		wac.Finalizers = nil
+		Expect(admin.Update(ctx, wac)).To(Succeed())
+	})
+
+	It("reports StoreError with the path when the store cannot be opened, and stays up", func() {
+		c := newConnection()
+		path := "/nonexistent-dir/device.db"
+		s := c.start("wac-session", session.StoreConfig{Type: "sqlite", SQLitePath: path})
+		Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionStoreError))
+		Expect(c.status().Message).To(ContainSubstring(path))
+		Expect(s.exited()).To(BeFalse())
+		_, err := os.Stat(path)
+		Expect(err).To(HaveOccurred())
+	})
+
+	Context("two runtimes for one resource", func() {
+		var (
+			c      *connection
+			a, b   *runningSession
+			device types.JID
+		)
+		BeforeEach(func() {
+			c = newConnection()
+			a = c.start("pod-a", session.StoreConfig{})
+			device = pair(c, a)
+			b = c.start("pod-b", session.StoreConfig{})
+			Consistently(func() int { return srv.Device(device).Stats().Logins }, 2*retryPeriod, poll).Should(Equal(1), "the standby does not connect")
+			Expect(c.leaseHolder()).To(Equal("pod-a"))
+		})
+		AfterEach(func() {
+			st := srv.Device(device).Stats()
+			Expect(st.MaxLive).To(BeNumerically("<=", 1))
+			Expect(st.Replacements).To(BeZero())
+		})
+
+		It("fails over to the standby within the target when the leader is killed", func() {
+			// A kill: the process and its sockets vanish, the Lease is not released.
+			a.link.cut.Store(true)
+			killed := time.Now()
+			a.cancel()
+			Eventually(func(g Gomega) {
+				st := c.status()
+				g.Expect(st.Holder).To(Equal(b.holder()))
+				g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionConnected))
+			}, timeout, poll).Should(Succeed())
+			failover := time.Since(killed)
+			AddReportEntry("failover after a kill", failover.String())
+			fmt.Fprintf(GinkgoWriter, "MEASURE failover after kill: %s (scaled target %s, x%d = %s)\n", failover, failoverTarget, scale, failover*scale)
+			Expect(failover).To(BeNumerically("<=", failoverTarget))
+		})
+
+		It("drops WhatsApp when its API traffic is cut, before the Lease can expire elsewhere", func() {
+			a.link.cut.Store(true)
+			cut := time.Now()
+			Eventually(func() int { return srv.Device(device).Stats().Live }, timeout, poll).Should(BeZero())
+			dropped := time.Since(cut)
+			Expect(dropped).To(BeNumerically("<", leaseDuration), "dropped before the Lease could expire")
+			Eventually(a.done, timeout).Should(BeClosed())
+			Expect(a.err).To(MatchError(session.ErrRenewDeadline))
+			Eventually(func() *whatsappv1alpha1.Holder { return c.status().Holder }, timeout, poll).Should(Equal(b.holder()))
+			Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionConnected))
+		})
+	})
+})
