@@ -54,7 +54,7 @@ func main() {
 		"Image of session pods when a resource does not set spec.session.image. Default: $SESSION_IMAGE, else the manager's own image.")
 	flag.DurationVar(&session.LeaseDuration, "session-lease-duration", 15*time.Second,
 		"How long a session's Lease lasts without renewal; the longest a dead session blocks its replacement.")
-	flag.DurationVar(&session.RenewDeadline, "session-renew-deadline", 10*time.Second,
+	flag.DurationVar(&session.RenewDeadline, "session-renew-deadline", 11*time.Second,
 		"How long a session keeps trying to renew its Lease before it drops its WhatsApp connection.")
 	flag.DurationVar(&session.RetryPeriod, "session-retry-period", 9*time.Second,
 		"How often a session renews its Lease (one API write each).")

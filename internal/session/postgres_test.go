@@ -1,0 +1,67 @@
+//go:build postgres
+
+package session_test
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/session"
+)
+
+// PostgresDSNEnv names the test server's DSN; hack/postgres-test.sh prints one. The test fails
+// without it: a run built with the postgres tag has promised a server.
+const PostgresDSNEnv = "WAOPERATOR_TEST_POSTGRES_DSN"
+
+// postgresStore gives the test a schema of its own, so that each test has an empty device store.
+func postgresStore() session.StoreConfig {
+	GinkgoHelper()
+	dsn := os.Getenv(PostgresDSNEnv)
+	Expect(dsn).NotTo(BeEmpty(), "%s is not set: run DSN=$(hack/postgres-test.sh) first", PostgresDSNEnv)
+	db, err := sql.Open("pgx", dsn)
+	Expect(err).NotTo(HaveOccurred())
+	defer db.Close()
+	schema := fmt.Sprintf("session_%d", nsSeq.Add(1))
+	_, err = db.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE; CREATE SCHEMA "+schema)
+	Expect(err).NotTo(HaveOccurred())
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return session.StoreConfig{Type: "postgres", PostgresDSN: dsn + sep + "search_path=" + schema}
+}
+
+var _ = Describe("session runtime on a Postgres store", func() {
+	It("pairs, connects, and logs back in after a restart without a QR", func() {
+		store := postgresStore()
+		c := newConnection(func(w *whatsappv1alpha1.WhatsAppConnection) {
+			w.Spec.Store = whatsappv1alpha1.StoreSpec{Postgres: &whatsappv1alpha1.PostgresStore{
+				SecretRef: whatsappv1alpha1.SecretKeyRef{Name: "pg", Key: "dsn"}}}
+		})
+		s := c.start("wac-session", store)
+		jid := pair(c, s)
+		Expect(s.stop()).To(Succeed())
+		windows := srv.Device(jid).Stats().PairingWindows
+		s2 := c.start("wac-session", store)
+		Eventually(func(g Gomega) {
+			st := c.status()
+			g.Expect(st.Holder).To(Equal(s2.holder()))
+			g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionConnected))
+		}, timeout, poll).Should(Succeed())
+		Expect(srv.Device(jid).Stats().PairingWindows).To(Equal(windows))
+	})
+
+	It("reports StoreError when the Postgres server cannot be reached", func() {
+		c := newConnection()
+		c.start("wac-session", session.StoreConfig{Type: "postgres", PostgresDSN: "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"})
+		Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionStoreError))
+		Expect(c.status().Message).To(ContainSubstring("Postgres"))
+	})
+})
