@@ -93,8 +93,10 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		expectClosedByServer(t, ws)
 	})
 
-	NewWithT(t).Expect(logs.String()).To(ContainSubstring("closing connection"))
-	NewWithT(t).Expect(strings.Count(logs.String(), "\n")).To(BeNumerically(">=", len(cases)+1), "one log line per closed connection")
+	// A client may notice the close before the server has written its log
+	// line (the handshake timeout also closes the socket from its side).
+	NewWithT(t).Eventually(func() int { return strings.Count(logs.String(), "closing connection") }).
+		Should(BeNumerically(">=", len(cases)+1), "one log line per closed connection")
 
 	// The server still serves well-behaved clients.
 	c := newClient(t, srv, storePath(t))
@@ -170,8 +172,8 @@ func TestBadFramesAfterHandshakeCloseTheConnection(t *testing.T) {
 		NewWithT(t).Expect(nc.ns.SendFrame(ctxT(t), zlibBomb(t))).To(Succeed())
 		NewWithT(t).Eventually(nc.closed, 5*time.Second).Should(BeClosed())
 	})
-	NewWithT(t).Expect(srv.Stats().BadInputs).To(Equal(3))
-	NewWithT(t).Expect(srv.Stats().Handshakes).To(Equal(3))
+	NewWithT(t).Eventually(func() fakewa.ServerStats { return srv.Stats() }).Should(And(
+		HaveField("BadInputs", 3), HaveField("Handshakes", 3)))
 }
 
 type lockedBuffer struct {

@@ -36,9 +36,6 @@ func startServer(t *testing.T, opts fakewa.Options) *fakewa.Server {
 	if debug {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	if opts.CloseGrace == 0 {
-		opts.CloseGrace = 100 * time.Millisecond
-	}
 	srv, err := fakewa.Start(opts)
 	if err != nil {
 		t.Fatalf("start fakewa: %v", err)
