@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -68,6 +69,8 @@ func (m *machine) reconnectFailed(ctx context.Context, n int32, err error) {
 	msg := fmt.Sprintf("connect attempt %d of %d failed: %v", n, m.maxAttempts.Load(), err)
 	if n >= m.maxAttempts.Load() {
 		msg = fmt.Sprintf("gave up after %d failed connects (spec.reconnect.maxAttempts): %v", n, err)
+		// Also stops whatsmeow's own retries of failed logins, which the hook does not see.
+		m.halt()
 	}
 	m.enter(ctx, whatsappv1alpha1.SessionDisconnected, msg)
 }
@@ -100,9 +103,16 @@ func (m *machine) onEvent(ctx context.Context, ev Event) {
 		switch {
 		case m.pairingActive:
 			m.endPairingWindow(ctx, "the pairing window closed")
-		case !m.halted && m.st.State == whatsappv1alpha1.SessionConnected:
+		case m.halted || m.cli.PairedJID() == "":
+		case m.st.State == whatsappv1alpha1.SessionConnected:
 			m.st.ReconnectAttempts = m.attempts.Load()
 			m.enter(ctx, whatsappv1alpha1.SessionDisconnected, "connection lost; reconnecting")
+		default:
+			// A reconnect reached WhatsApp but the login failed (a 5xx <failure>): whatsmeow
+			// retries that without asking AutoReconnectHook, so it is counted here.
+			n := m.attempts.Add(1)
+			m.metrics.reconnects.Inc()
+			m.reconnectFailed(ctx, n, errors.New("the login did not complete"))
 		}
 	case StreamReplaced:
 		m.replaced = true

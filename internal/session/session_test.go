@@ -13,6 +13,7 @@ import (
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/internal/session"
 	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
+	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
 
 const (
@@ -210,5 +211,75 @@ var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 			Eventually(func() *whatsappv1alpha1.Holder { return c.status().Holder }, timeout, poll).Should(Equal(b.holder()))
 			Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionConnected))
 		})
+	})
+})
+
+var _ = Describe("session runtime reconnects and login failures", func() {
+	It("counts failed reconnects and stops at spec.reconnect.maxAttempts", func() {
+		c := newConnection(func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.Reconnect.MaxAttempts = 2 })
+		s := c.start("wac-session", session.StoreConfig{})
+		jid := pair(c, s)
+		d := srv.Device(jid)
+		d.FailLogins(fakewa.FailureUnavailable, 0)
+		_, err := d.DropConnections()
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			st := c.status()
+			g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionDisconnected))
+			g.Expect(st.ReconnectAttempts).To(BeEquivalentTo(2))
+			g.Expect(st.Message).To(ContainSubstring("gave up"))
+		}, timeout, poll).Should(Succeed())
+		rejected := d.Stats().RejectedLogins
+		Consistently(func() int { return d.Stats().RejectedLogins }, 3*time.Second, poll).Should(Equal(rejected), "no retries past the limit")
+
+		By("a reconnect request resumes in place once the failures stop")
+		d.ClearLoginFailures()
+		c.annotate(whatsappv1alpha1.ReconnectRequestedAtAnnotation, "r1")
+		Eventually(func(g Gomega) {
+			st := c.status()
+			g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionConnected))
+			g.Expect(st.LastHandledReconnectAt).To(Equal("r1"))
+			g.Expect(st.ReconnectAttempts).To(BeZero())
+		}, timeout, poll).Should(Succeed())
+	})
+
+	It("reports ClientOutdated and TemporaryBan with its expiry", func() {
+		c := newConnection()
+		s := c.start("wac-session", session.StoreConfig{})
+		jid := pair(c, s)
+		d := srv.Device(jid)
+		d.FailLogins(fakewa.FailureTemporaryBan(101, time.Hour), 0)
+		_, err := d.DropConnections()
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			st := c.status()
+			g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionTemporaryBan))
+			g.Expect(st.BanExpiresAt).NotTo(BeNil())
+			g.Expect(st.BanExpiresAt.Time).To(BeTemporally("~", time.Now().Add(time.Hour), time.Minute))
+		}, timeout, poll).Should(Succeed())
+
+		d.FailLogins(fakewa.FailureClientOutdated, 0)
+		c.annotate(whatsappv1alpha1.ReconnectRequestedAtAnnotation, "r1")
+		Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionClientOutdated))
+	})
+
+	It("pairs with a phone code when spec.pairing.method is PhoneCode", func() {
+		phone := nextPhone()
+		c := newConnection(func(w *whatsappv1alpha1.WhatsAppConnection) {
+			w.Spec.Pairing = whatsappv1alpha1.PairingSpec{Method: whatsappv1alpha1.PairingMethodPhoneCode, PhoneNumber: phone}
+		})
+		c.start("wac-session", session.StoreConfig{})
+		var code string
+		Eventually(func(g Gomega) {
+			st := c.status()
+			g.Expect(st.PairingCode).NotTo(BeEmpty())
+			g.Expect(st.PairingCodeExpiresAt).NotTo(BeNil())
+			g.Expect(st.QRCode).To(BeEmpty())
+			code = st.PairingCode
+		}, timeout, poll).Should(Succeed())
+		jid, err := srv.Phone(phone).EnterCode(ctx, code)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionConnected))
+		Expect(c.status().JID).To(Equal(jid.String()))
 	})
 })
