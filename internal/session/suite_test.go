@@ -221,7 +221,7 @@ func (s *runningSession) stop() error {
 	return s.err
 }
 
-func (c *connection) start(pod string, store session.StoreConfig) *runningSession {
+func (c *connection) start(pod string, store session.StoreConfig, tweaks ...func(*session.Config)) *runningSession {
 	s := &runningSession{pod: pod, uid: fmt.Sprintf("%s-uid-%d", pod, nsSeq.Add(1)), link: &apiLink{}, done: make(chan struct{})}
 	rc := rest.CopyConfig(cfg)
 	rc.Impersonate = rest.ImpersonationConfig{UserName: c.user, Groups: []string{"system:serviceaccounts", "system:authenticated"}}
@@ -230,13 +230,17 @@ func (c *connection) start(pod string, store session.StoreConfig) *runningSessio
 		store = session.StoreConfig{Type: "sqlite", SQLitePath: c.storePath}
 	}
 	log := logf.Log.WithName(pod)
-	rt, err := session.New(session.Config{
+	sc := session.Config{
 		ConnectionName: c.name, Namespace: c.namespace, PodName: pod, PodUID: s.uid, LeaseName: c.lease,
 		REST:          rc,
 		OpenClient:    whatsapp.Opener{Store: store, Configure: srv.ConfigureClient}.Open,
 		LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod, StandbyPoll: standbyPoll,
 		QRFirstTTL: qrFirstTTL, QRNextTTL: qrNextTTL, PairingBackoff: 200 * time.Millisecond,
-	}, log)
+	}
+	for _, tweak := range tweaks {
+		tweak(&sc)
+	}
+	rt, err := session.New(sc, log)
 	Expect(err).NotTo(HaveOccurred())
 	runCtx, cancelRun := context.WithCancel(ctx)
 	s.cancel = cancelRun
