@@ -7,7 +7,7 @@ ENVTEST_K8S_VERSION ?= 1.37.2
 # Bounded fuzzing after the unit and envtest suites.
 # FUZZ_TARGETS: space-separated list of package:FuzzName pairs, for example
 #   FUZZ_TARGETS ?= ./internal/foo:FuzzParse ./api/v1alpha1:FuzzPhone
-FUZZ_TARGETS ?=
+FUZZ_TARGETS ?= ./test/fakewa/internal/wire:FuzzFrameDecoder ./test/fakewa/internal/wire:FuzzNodeDecoder
 FUZZ_TIME ?= 15s
 
 # go test timeout: generous because envtest starts a real kube-apiserver on two shared cores.

@@ -211,10 +211,10 @@ func (r *WhatsAppConnectionReconciler) haltOnSessionReport(_ context.Context, p 
 				whatsappv1alpha1.ReconnectRequestedAtAnnotation + " annotation to a new value"}
 		return stop()
 	}
-	if max := p.wac.Spec.Reconnect.MaxAttempts; max > 0 && conn.ReconnectAttempts >= max {
+	if limit := p.wac.Spec.Reconnect.MaxAttempts; limit > 0 && conn.ReconnectAttempts >= limit {
 		p.degraded = &verdict{whatsappv1alpha1.ReasonReconnectLimit, fmt.Sprintf(
 			"%d consecutive connection attempts failed (spec.reconnect.maxAttempts=%d): %s. Set the %s annotation to try again",
-			conn.ReconnectAttempts, max, conn.Message, whatsappv1alpha1.ReconnectRequestedAtAnnotation)}
+			conn.ReconnectAttempts, limit, conn.Message, whatsappv1alpha1.ReconnectRequestedAtAnnotation)}
 		return stop()
 	}
 	return nil, nil

@@ -21,9 +21,9 @@ import (
 var _ = Describe("WhatsAppConnection session objects", func() {
 	It("creates a ServiceAccount, Role, RoleBinding, PVC, Lease and one restricted session pod, all controlled by the resource", func() {
 		ns := newNamespace()
-		wac := newConnection(ns, "alpha")
+		newConnection(ns, "alpha")
 		pod := sessionPod(ns, "alpha")
-		wac = get(ns, "alpha")
+		wac := get(ns, "alpha")
 
 		key := client.ObjectKey{Namespace: ns, Name: "alpha-session"}
 		for _, obj := range []client.Object{&corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &coordinationv1.Lease{}} {

@@ -26,7 +26,8 @@ k8s_ldflags="-s -w \
  -X k8s.io/client-go/pkg/version.gitMinor=37"
 
 built() { # name, expected version substring
-  [ -x "$out/$1" ] && "$out/$1" --version 2>/dev/null | grep -q -- "$2"
+  # Not grep -q: under pipefail, grep quitting early can fail the pipeline and force a rebuild.
+  [ -x "$out/$1" ] && "$out/$1" --version 2>/dev/null | grep -- "$2" >/dev/null
 }
 
 build_k8s() { # name

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"strconv"
 
+	"time"
+
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/types"
-	"time"
 )
 
 // LoginFailure is a <failure> the server answers a login with instead of

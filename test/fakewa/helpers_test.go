@@ -71,7 +71,7 @@ type client struct {
 func newClient(t *testing.T, srv *fakewa.Server, path string) *client {
 	t.Helper()
 	ctx := ctxT(t)
-	var log waLog.Logger = waLog.Noop
+	log := waLog.Noop
 	if debug {
 		log = waLog.Stdout(filepath.Base(filepath.Dir(path)), "DEBUG", false)
 	}

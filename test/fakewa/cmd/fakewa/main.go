@@ -52,7 +52,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer func() { _ = srv.Close() }() // exiting anyway; the listener goes with the process
 	if err := srv.WriteClientConfig(*configPath); err != nil {
 		return err
 	}
