@@ -87,6 +87,8 @@ envtest: ## Build kube-apiserver and etcd for envtest into bin/k8s/<version> and
 test: manifests generate fmt vet envtest ## Run unit and envtest suites, then bounded fuzzing of FUZZ_TARGETS.
 	KUBEBUILDER_ASSETS="$$(ENVTEST_DIR="$(ENVTEST_DIR)" hack/envtest-binaries.sh kube-apiserver etcd)" \
 		go test ./... -timeout $(TEST_TIMEOUT) -coverprofile cover.out
+	# The fakewa build of the endpoint seam (tests prove the default build cannot use it).
+	go test -tags fakewa ./internal/waendpoint/...
 	@set -e; for target in $(FUZZ_TARGETS); do \
 		pkg="$${target%%:*}"; name="$${target##*:}"; \
 		echo "fuzzing $$name in $$pkg for $(FUZZ_TIME)"; \
