@@ -84,9 +84,17 @@ envtest: ## Build kube-apiserver and etcd for envtest into bin/k8s/<version> and
 	@ENVTEST_DIR="$(ENVTEST_DIR)" hack/envtest-binaries.sh kube-apiserver etcd
 
 .PHONY: test
-test: manifests generate fmt vet envtest ## Run unit and envtest suites, then bounded fuzzing of FUZZ_TARGETS.
-	KUBEBUILDER_ASSETS="$$(ENVTEST_DIR="$(ENVTEST_DIR)" hack/envtest-binaries.sh kube-apiserver etcd)" \
-		go test ./... -timeout $(TEST_TIMEOUT) -coverprofile cover.out
+test: manifests generate fmt vet envtest ## Run unit, envtest and Postgres suites, then bounded fuzzing of FUZZ_TARGETS.
+	@# A throwaway PostgreSQL on loopback for the session's Postgres store tests (installed from
+	@# Debian packages when missing); stopped however the tests end.
+	@set -e; pg_log="$$(mktemp)"; \
+	dsn="$$(hack/postgres-test.sh 2>"$$pg_log")" || { cat "$$pg_log" >&2; exit 1; }; \
+	pg_dir="$$(sed -n 's/^postgres test server in \([^ ]*\).*/\1/p' "$$pg_log")"; \
+	trap 'hack/postgres-test.sh stop "$$pg_dir" >/dev/null 2>&1 || true' EXIT; \
+	assets="$$(ENVTEST_DIR="$(ENVTEST_DIR)" hack/envtest-binaries.sh kube-apiserver etcd)"; \
+	echo "go test -tags postgres ./... (KUBEBUILDER_ASSETS=$$assets)"; \
+	KUBEBUILDER_ASSETS="$$assets" WAOPERATOR_TEST_POSTGRES_DSN="$$dsn" \
+		go test -tags postgres ./... -timeout $(TEST_TIMEOUT) -coverprofile cover.out
 	# The fakewa build of the endpoint seam (tests prove the default build cannot use it).
 	go test -tags fakewa ./internal/waendpoint/...
 	@set -e; for target in $(FUZZ_TARGETS); do \

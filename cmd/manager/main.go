@@ -72,8 +72,10 @@ func main() {
 
 func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr string, leaderElect bool,
 	concurrency int, logoutTimeout, crashBackoff time.Duration, sessionImage string, session controllers.SessionConfig) error {
-	if session.RenewDeadline >= session.LeaseDuration || session.RetryPeriod >= session.RenewDeadline {
-		return errors.New("session timings must satisfy retry-period < renew-deadline < lease-duration")
+	// client-go's elector refuses renew-deadline <= 1.2 × retry-period (its jitter); check here so
+	// a bad flag stops the manager instead of every session pod.
+	if session.RenewDeadline >= session.LeaseDuration || float64(session.RenewDeadline) <= 1.2*float64(session.RetryPeriod) {
+		return errors.New("session timings must satisfy 1.2 × retry-period < renew-deadline < lease-duration")
 	}
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))

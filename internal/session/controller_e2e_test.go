@@ -1,0 +1,122 @@
+package session_test
+
+import (
+	"context"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"go.mau.fi/whatsmeow"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/controllers"
+	"github.com/waoperator/whatsapp-operator/internal/session"
+	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
+)
+
+// The controller and the session together: the controller creates the Lease, RBAC and pod; a
+// runtime runs as that pod (its name and UID, its ServiceAccount, its Role); the controller turns
+// what the session reports into phase and conditions. envtest has no kubelet, so the test starts
+// the runtime itself, as the local pod runner will.
+var _ = Describe("controller and session end to end", func() {
+	It("shows the QR while pairing, Connected with the JID after a scan, and Conflict when a rogue client replaces the session", func() {
+		ns := "e2e-" + metav1.Now().Format("150405")
+		Expect(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		startController(ns)
+
+		wac := &whatsappv1alpha1.WhatsAppConnection{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"}}
+		Expect(admin.Create(ctx, wac)).To(Succeed())
+		pod := &corev1.Pod{}
+		Eventually(func() error {
+			return admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-session"}, pod)
+		}, timeout, poll).Should(Succeed())
+
+		c := &connection{name: "shop", namespace: ns, lease: "shop-session",
+			storePath: filepath.Join(GinkgoT().TempDir(), "device.db"),
+			user:      "system:serviceaccount:" + ns + ":shop-session"}
+		// The runtime gets the pod's identity, as the downward API gives it in a cluster.
+		c.start(pod.Name, session.StoreConfig{}, func(sc *session.Config) { sc.PodUID = string(pod.UID) })
+
+		phase := func() whatsappv1alpha1.Phase { return c.get().Status.Phase }
+		cond := func(typ string) func() metav1.Condition {
+			return func() metav1.Condition {
+				for _, cd := range c.get().Status.Conditions {
+					if cd.Type == typ {
+						return cd
+					}
+				}
+				return metav1.Condition{}
+			}
+		}
+
+		By("pairing: the QR code is in status and the controller says Pairing")
+		Eventually(phase, timeout, poll).Should(Equal(whatsappv1alpha1.PhasePairing))
+		qr := c.status().QRCode
+		Expect(qr).NotTo(BeEmpty())
+		Expect(cond(whatsappv1alpha1.ConditionPaired)()).To(HaveField("Status", metav1.ConditionFalse))
+
+		By("a phone scans: Connected, Ready, Paired, and the JID as the account")
+		jid, err := srv.Phone(nextPhone()).ScanQR(ctx, qr)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(phase, timeout, poll).Should(Equal(whatsappv1alpha1.PhaseConnected))
+		Expect(cond(whatsappv1alpha1.ConditionReady)()).To(HaveField("Status", metav1.ConditionTrue))
+		Expect(cond(whatsappv1alpha1.ConditionPaired)()).To(HaveField("Status", metav1.ConditionTrue))
+		Expect(c.get().Status.Account).To(Equal(jid.String()))
+
+		By("a rogue client with a copy of the store: Conflict/StreamReplaced, and no further logins")
+		rogueStore, err := whatsapp.OpenStore(ctx, session.StoreConfig{Type: "sqlite", SQLitePath: c.storePath}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(rogueStore.Close)
+		dev, err := rogueStore.GetFirstDevice(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		rogue := whatsmeow.NewClient(dev, nil)
+		Expect(srv.ConfigureClient(rogue)).To(Succeed())
+		Expect(rogue.Connect()).To(Succeed())
+		DeferCleanup(rogue.Disconnect)
+
+		Eventually(phase, timeout, poll).Should(Equal(whatsappv1alpha1.PhaseConflict))
+		Expect(cond(whatsappv1alpha1.ConditionConflict)()).To(HaveField("Reason", whatsappv1alpha1.ReasonStreamReplaced))
+		Expect(cond(whatsappv1alpha1.ConditionReady)()).To(HaveField("Status", metav1.ConditionFalse))
+		logins := srv.Device(jid).Stats().Logins
+		Consistently(func() int { return srv.Device(jid).Stats().Logins }, 3*retryPeriod, poll).Should(Equal(logins))
+		Expect(srv.Device(jid).Stats().MaxLive).To(BeNumerically("<=", 1))
+	})
+})
+
+// startController runs the operator's reconciler, watching only ns so that it leaves the other
+// specs' hand-made objects alone.
+func startController(ns string) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	r := &controllers.WhatsAppConnectionReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("whatsapp-operator"), Clock: clock.RealClock{},
+		Session: controllers.SessionConfig{
+			Image: "example.com/whatsapp-operator:test", LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+		},
+		LogoutTimeout: timeout, CrashBackoff: retryPeriod, MaxConcurrentReconciles: 2,
+	}
+	mgrCtx, stop := context.WithCancel(ctx)
+	DeferCleanup(stop)
+	Expect(r.SetupWithManager(mgrCtx, mgr)).To(Succeed())
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(mgrCtx)).To(Succeed())
+	}()
+}
+
+func ptrTo[T any](v T) *T { return &v }
