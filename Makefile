@@ -114,9 +114,14 @@ build: manifests generate fmt vet ## Build every entry point under cmd/ into bin
 		CGO_ENABLED=0 go build -o "bin/$$name" "./$$dir"; \
 	done
 
+# make run LOCAL=1: the embedded local control plane even when a cluster is reachable.
+# make run FAKE_WHATSAPP=1: local, and sessions talk to an in-process fake WhatsApp (offline).
+LOCAL ?=
+FAKE_WHATSAPP ?=
+
 .PHONY: run
-run: manifests generate fmt vet ## Run the manager against the cluster in the current kubeconfig (install the CRDs first).
-	go run ./cmd/manager --leader-elect=false
+run: manifests generate fmt vet ## Run the manager against the current cluster, or with none reachable (or LOCAL=1) a local one with local session pods.
+	@LOCAL="$(LOCAL)" FAKE_WHATSAPP="$(FAKE_WHATSAPP)" ENVTEST_DIR="$(ENVTEST_DIR)" hack/run.sh
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a container tool).

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+const moduleRoot = "../.."
+
+// The whole of `make run FAKE_WHATSAPP=1`, in-process: the user's kubeconfig reaches the
+// embedded API server, the README's sample gets a session pod, and Ctrl-C (ctx) leaves no
+// process behind.
+func TestLocalStackWithFakeWhatsApp(t *testing.T) {
+	g := NewWithT(t)
+	logs := captureLogs(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan readyInfo, 1)
+	var out syncBuffer
+	o := options{
+		Dir:             t.TempDir(),
+		ModuleRoot:      moduleRoot,
+		Assets:          envOr("KUBEBUILDER_ASSETS", filepath.Join(moduleRoot, "bin", "k8s", "1.37.2")),
+		FakeWhatsApp:    true,
+		FakeControlAddr: "127.0.0.1:0",
+		Out:             &out,
+		ready:           func(i readyInfo) { ready <- i },
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- run(ctx, o) }()
+
+	var info readyInfo
+	select {
+	case info = <-ready:
+	case err := <-stopped:
+		t.Fatalf("run ended before it was ready: %v\n%s", err, logs)
+	case <-time.After(75 * time.Second):
+		t.Fatalf("not ready within 75 s\n%s", logs)
+	}
+	g.Expect(out.String()).To(ContainSubstring("export KUBECONFIG=" + info.Kubeconfig))
+	g.Expect(out.String()).To(ContainSubstring(info.FakeControlURL + "/scan"))
+
+	c := clientFor(g, info.Kubeconfig)
+	wac := sample(g)
+	g.Expect(c.Create(ctx, wac)).To(Succeed())
+
+	pod := &corev1.Pod{}
+	g.Eventually(func() error {
+		return c.Get(ctx, client.ObjectKey{Namespace: wac.Namespace, Name: wac.Name + "-session"}, pod)
+	}, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+
+	children := childProcesses(g)
+	g.Expect(children).To(ContainElements("kube-apiserver", "etcd"))
+
+	cancel()
+	select {
+	case err := <-stopped:
+		g.Expect(err).NotTo(HaveOccurred())
+	case <-time.After(45 * time.Second):
+		t.Fatalf("run did not stop within 45 s\n%s", logs)
+	}
+	g.Expect(childProcesses(g)).To(BeEmpty(), "every process the stack started has ended and been reaped")
+	u, err := url.Parse(info.FakeControlURL)
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = net.DialTimeout("tcp", u.Host, time.Second)
+	g.Expect(err).To(HaveOccurred(), "the fake WhatsApp control API is closed")
+}
+
+func clientFor(g Gomega, kubeconfig string) client.Client {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	g.Expect(err).NotTo(HaveOccurred())
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(whatsappv1alpha1.AddToScheme(scheme))
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+// sample is the resource the README tells the user to apply.
+func sample(g Gomega) *whatsappv1alpha1.WhatsAppConnection {
+	data, err := os.ReadFile(filepath.Join(moduleRoot, sampleFile))
+	g.Expect(err).NotTo(HaveOccurred())
+	wac := &whatsappv1alpha1.WhatsAppConnection{}
+	g.Expect(yaml.UnmarshalStrict(data, wac)).To(Succeed())
+	g.Expect(wac.Name).To(Equal(sampleName))
+	wac.Namespace = "default" // what kubectl apply picks
+	return wac
+}
+
+// childProcesses lists the command names of this test process's children, zombies included:
+// a child that ended but was not waited for was not stopped properly either.
+func childProcesses(g Gomega) []string {
+	entries, err := os.ReadDir("/proc")
+	g.Expect(err).NotTo(HaveOccurred())
+	self := strconv.Itoa(os.Getpid())
+	var names []string
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // ended meanwhile
+		}
+		// pid (comm) state ppid …; comm may contain spaces and parentheses.
+		s := string(stat)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		fields := strings.Fields(s[closing+1:])
+		if len(fields) >= 2 && fields[1] == self {
+			names = append(names, s[open+1:closing])
+		}
+	}
+	return names
+}
+
+// syncBuffer is written by several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// captureLogs keeps the stack's logs out of a passing run's output and shows them on failure.
+func captureLogs(t *testing.T) *syncBuffer {
+	logs := &syncBuffer{}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
+	return logs
+}
