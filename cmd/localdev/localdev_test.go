@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,9 +31,10 @@ import (
 
 const moduleRoot = "../.."
 
-// The whole of `make run FAKE_WHATSAPP=1`, in-process: the user's kubeconfig reaches the
-// embedded API server, the README's sample gets a session pod, and Ctrl-C (ctx) leaves no
-// process behind.
+// The whole of `make run FAKE_WHATSAPP=1`, in-process, as the README walks through it: the
+// written kubeconfig reaches the embedded API server, the sample gets a session pod that runs as
+// a local process and shows a QR, the fake phone scans it, and Ctrl-C (ctx) leaves no process
+// behind.
 func TestLocalStackWithFakeWhatsApp(t *testing.T) {
 	g := NewWithT(t)
 	logs := captureLogs(t)
@@ -72,8 +75,32 @@ func TestLocalStackWithFakeWhatsApp(t *testing.T) {
 		return c.Get(ctx, client.ObjectKey{Namespace: wac.Namespace, Name: wac.Name + "-session"}, pod)
 	}, 20*time.Second, 100*time.Millisecond).Should(Succeed())
 
-	children := childProcesses(g)
-	g.Expect(children).To(ContainElements("kube-apiserver", "etcd"))
+	get := func() *whatsappv1alpha1.WhatsAppConnection {
+		got := &whatsappv1alpha1.WhatsAppConnection{}
+		g.Expect(c.Get(ctx, client.ObjectKeyFromObject(wac), got)).To(Succeed())
+		return got
+	}
+	qrCode := func() string {
+		if conn := get().Status.Connection; conn != nil {
+			return conn.QRCode
+		}
+		return ""
+	}
+	phase := func() whatsappv1alpha1.Phase { return get().Status.Phase }
+
+	// The session process, run by the pod runner, reaches the fake WhatsApp and publishes its QR.
+	g.Eventually(qrCode, 45*time.Second, 200*time.Millisecond).ShouldNot(BeEmpty(), func() string { return logs.String() })
+	g.Eventually(phase, 10*time.Second, 200*time.Millisecond).Should(Equal(whatsappv1alpha1.PhasePairing))
+	g.Expect(childProcesses(g)).To(ContainElements("kube-apiserver", "etcd", "session"))
+
+	// The printed curl line: the fake phone scans the QR through the control API.
+	body, err := json.Marshal(map[string]string{"phone": fakePhone, "qr": qrCode()})
+	g.Expect(err).NotTo(HaveOccurred())
+	resp, err := http.Post(info.FakeControlURL+"/scan", "application/json", bytes.NewReader(body))
+	g.Expect(err).NotTo(HaveOccurred())
+	_ = resp.Body.Close()
+	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
+	g.Eventually(phase, 30*time.Second, 200*time.Millisecond).Should(Equal(whatsappv1alpha1.PhaseConnected))
 
 	cancel()
 	select {
