@@ -131,6 +131,26 @@ docker-build: ## Build the container image (needs a container tool).
 docker-push: ## Push the container image.
 	$(CONTAINER_TOOL) push ${IMG}
 
+.PHONY: build-installer
+build-installer: manifests generate kustomize ## Render config/default with IMG into dist/install.yaml (CRDs, RBAC, manager).
+	mkdir -p dist
+	cd config/manager && "$(KUSTOMIZE)" edit set image controller=${IMG}
+	"$(KUSTOMIZE)" build config/default > dist/install.yaml
+
+.PHONY: helm-crds
+helm-crds: manifests ## Copy the generated CRDs into the Helm chart (a test fails while they differ).
+	cp config/crd/bases/*.yaml charts/whatsapp-operator/crds/
+
+.PHONY: helm-lint
+helm-lint: helm ## Lint the Helm chart.
+	"$(HELM)" lint --strict charts/whatsapp-operator
+
+.PHONY: helm-template
+helm-template: helm ## Render the Helm chart with IMG into dist/chart.yaml.
+	mkdir -p dist
+	img='$(IMG)'; "$(HELM)" template whatsapp-operator charts/whatsapp-operator --namespace whatsapp-operator-system \
+		--set image.repository="$${img%:*}" --set image.tag="$${img##*:}" > dist/chart.yaml
+
 ##@ Deployment
 
 ifndef ignore-not-found
@@ -158,10 +178,16 @@ ENVTEST_DIR ?= $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION)
 KUBECTL ?= kubectl
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
+HELM ?= $(LOCALBIN)/helm
 
 ## Tool Versions
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
+# kustomize and helm are built from their own modules under hack/tools (their dependencies stay
+# out of the operator's go.mod); the versions are the ones those go.mod files pin.
+KUSTOMIZE_VERSION ?= $(shell sed -n 's|.*sigs.k8s.io/kustomize/kustomize/v5 \(v[^ ]*\).*|\1|p' hack/tools/kustomize/go.mod)
+HELM_VERSION ?= $(shell sed -n 's|.*helm.sh/helm/v3 \(v[^ ]*\).*|\1|p' hack/tools/helm/go.mod)
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN)-$(CONTROLLER_TOOLS_VERSION) ## Install controller-gen into bin/ if necessary.
@@ -174,6 +200,28 @@ golangci-lint: $(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION) ## Install golangci-lin
 	@ln -sf "$(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION)" "$(GOLANGCI_LINT)"
 $(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION): | $(LOCALBIN)
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE)-$(KUSTOMIZE_VERSION) ## Build kustomize from hack/tools/kustomize into bin/ if necessary.
+	@ln -sf "$(KUSTOMIZE)-$(KUSTOMIZE_VERSION)" "$(KUSTOMIZE)"
+$(KUSTOMIZE)-$(KUSTOMIZE_VERSION): | $(LOCALBIN)
+	$(call go-build-tool,kustomize,$@,sigs.k8s.io/kustomize/kustomize/v5)
+
+.PHONY: helm
+helm: $(HELM)-$(HELM_VERSION) ## Build helm from hack/tools/helm into bin/ if necessary (cold: a few minutes).
+	@ln -sf "$(HELM)-$(HELM_VERSION)" "$(HELM)"
+$(HELM)-$(HELM_VERSION): | $(LOCALBIN)
+	$(call go-build-tool,helm,$@,helm.sh/helm/v3/cmd/helm)
+
+# go-build-tool builds a command from the tools module hack/tools/<name>, at the version its
+# go.mod pins.
+# $1 - tools module directory under hack/tools
+# $2 - output binary
+# $3 - package to build
+define go-build-tool
+@echo "building $(notdir $(2))"
+cd hack/tools/$(1) && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$(2)" $(3)
+endef
 
 # go-install-tool will 'go install' any package with a custom target and the name of the binary.
 # The binary is kept under a versioned name, so a version bump installs the new one.
