@@ -132,6 +132,24 @@ var _ = Describe("Runner", func() {
 		Expect(readFile(filepath.Join(dir, "args.txt"))).To(ContainSubstring("--out=" + dir + "\n"))
 	})
 
+	It("keeps a pod Pending while its Secret is missing and starts it once the Secret exists", func() {
+		pod := helperPod(ns, "patient", "patient-store")
+		pod.Spec.Containers[0].Env = append(pod.Spec.Containers[0].Env, corev1.EnvVar{Name: "DSN", ValueFrom: &corev1.EnvVarSource{
+			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "late"}, Key: "dsn"}}})
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(getPod(ns, "patient"), wait, poll).Should(SatisfyAll(
+			HaveField("Status.Phase", corev1.PodPending),
+			HaveField("Status.ContainerStatuses", ContainElement(HaveField("State.Waiting.Reason", "CreateContainerConfigError"))),
+		))
+		Expect(k8sClient.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "late", Namespace: ns},
+			Data:       map[string][]byte{"dsn": []byte("postgres://late")},
+		})).To(Succeed())
+		Eventually(getPod(ns, "patient"), wait, poll).Should(HaveField("Status.Phase", corev1.PodRunning))
+		Eventually(func() string { return readFile(filepath.Join(claimDir("local", ns, "patient-store"), "env.txt")) }, wait, poll).
+			Should(ContainSubstring("DSN=postgres://late\n"))
+	})
+
 	It("gives each pod its own loopback ports for the same container ports", func() {
 		Expect(k8sClient.Create(ctx, helperPod(ns, "one", "one-store"))).To(Succeed())
 		Expect(k8sClient.Create(ctx, helperPod(ns, "two", "two-store"))).To(Succeed())
@@ -271,5 +289,18 @@ var _ = Describe("Runner", func() {
 		for _, pid := range pids {
 			Expect(alive(pid)).To(BeFalse(), "pid %d", pid)
 		}
+
+		By("failing, after a restart, the pods whose processes died with the previous runner")
+		runCtx2, stop2 := context.WithCancel(context.Background())
+		defer stop2()
+		done = startRunner(runCtx2, "other", filepath.Join(workDir, "other"))
+		for _, name := range []string{"calm", "deaf"} {
+			Eventually(getPod(ns, name), wait, poll).Should(SatisfyAll(
+				HaveField("Status.Phase", corev1.PodFailed),
+				HaveField("Status.Message", ContainSubstring("processes are gone")),
+			))
+		}
+		stop2()
+		Eventually(done, wait).Should(Receive(BeNil()))
 	})
 })
