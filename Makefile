@@ -137,9 +137,13 @@ build-installer: manifests generate kustomize ## Render config/default with IMG 
 	cd config/manager && "$(KUSTOMIZE)" edit set image controller=${IMG}
 	"$(KUSTOMIZE)" build config/default > dist/install.yaml
 
-.PHONY: helm-crds
-helm-crds: manifests ## Copy the generated CRDs into the Helm chart (a test fails while they differ).
+.PHONY: helm-sync
+helm-sync: manifests ## Copy the CRDs, the manager's ClusterRole and the alerts into the Helm chart (a test fails while they differ).
+	rm -f charts/whatsapp-operator/crds/*.yaml
 	cp config/crd/bases/*.yaml charts/whatsapp-operator/crds/
+	cp config/rbac/role.yaml charts/whatsapp-operator/files/manager-role.yaml
+	sed -n '/^spec:/,$$p' config/prometheus/prometheus_rule.yaml | tail -n +2 | sed 's/^  //' \
+		> charts/whatsapp-operator/files/alerts.yaml
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the Helm chart.
