@@ -1,0 +1,266 @@
+package install_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+)
+
+// TestKustomizeInstaller renders config/default the way make build-installer does (on a copy,
+// so the checkout's config/manager keeps its image) and applies dist/install.yaml's content.
+func TestKustomizeInstaller(t *testing.T) {
+	kz := kustomize(t)
+	tmp := t.TempDir()
+	if err := os.CopyFS(filepath.Join(tmp, "config"), os.DirFS(filepath.Join(root, "config"))); err != nil {
+		t.Fatal(err)
+	}
+	const img = "example.com/whatsapp-operator:v0.0.0-test"
+	run(t, filepath.Join(tmp, "config", "manager"), kz, "edit", "set", "image", "controller="+img)
+	objs := decode(t, run(t, tmp, kz, "build", "config/default"))
+	applyAll(t, "install-test", objs)
+
+	dep := find(objs, "Deployment", "whatsapp-operator-controller-manager")
+	if dep == nil {
+		t.Fatal("install.yaml has no whatsapp-operator-controller-manager Deployment")
+	}
+	checkManager(t, dep, img, 2)
+	checkPodSecurity(t, dep, "whatsapp-operator-system")
+}
+
+// TestHelmChart lints the chart and applies what helm template renders, monitoring included.
+func TestHelmChart(t *testing.T) {
+	h := helm(t)
+	run(t, root, h, "lint", "--strict", "charts/whatsapp-operator")
+	const ns = "whatsapp-operator-helm"
+	out := run(t, root, h, "template", "whatsapp-operator", "charts/whatsapp-operator", "--namespace", ns,
+		"--include-crds", "--set", "image.repository=example.com/whatsapp-operator", "--set", "image.tag=v0.0.0-test",
+		"--set", "session.image=example.com/session:v1", "--set", "replicaCount=3",
+		"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true")
+	objs := append(decode(t, out), restrictedNamespace(ns))
+	applyAll(t, "helm-test", objs)
+
+	for _, kind := range []string{"ServiceMonitor", "PrometheusRule", "Service", "ClusterRole", "CustomResourceDefinition"} {
+		if find(objs, kind, "") == nil {
+			t.Errorf("helm template rendered no %s", kind)
+		}
+	}
+	dep := find(objs, "Deployment", "whatsapp-operator")
+	if dep == nil {
+		t.Fatal("helm template rendered no whatsapp-operator Deployment")
+	}
+	checkManager(t, dep, "example.com/whatsapp-operator:v0.0.0-test", 3)
+	if args := containerArgs(t, dep); !slices.Contains(args, "--session-image=example.com/session:v1") {
+		t.Errorf("session.image did not reach the manager: %v", args)
+	}
+	checkPodSecurity(t, dep, ns)
+}
+
+// TestPrometheusConfig applies config/prometheus and checks that every alert reads a metric
+// that exists: kube-state-metrics' from kube_state_metrics.yaml or the manager's own.
+func TestPrometheusConfig(t *testing.T) {
+	objs := decode(t, run(t, root, kustomize(t), "build", "config/prometheus"))
+	applyAll(t, "install-test", append(objs, restrictedNamespace("whatsapp-operator-system")))
+
+	known := map[string]bool{}
+	managerSrc, err := os.ReadFile(filepath.Join(root, "controllers", "whatsappconnection_metrics.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`Name: +"(whatsapp_operator_\w+)"`).FindAllSubmatch(managerSrc, -1) {
+		known[string(m[1])] = true
+	}
+	cm := find(objs, "ConfigMap", "whatsapp-operator-kube-state-metrics-config")
+	if cm == nil {
+		t.Fatal("config/prometheus has no kube-state-metrics config")
+	}
+	var ksm struct {
+		Spec struct {
+			Resources []struct {
+				MetricNamePrefix string `json:"metricNamePrefix"`
+				Metrics          []struct{ Name string }
+			}
+		}
+	}
+	data, _, _ := unstructured.NestedString(cm.Object, "data", "config.yaml")
+	if err := yaml.Unmarshal([]byte(data), &ksm); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ksm.Spec.Resources {
+		for _, m := range r.Metrics {
+			known[r.MetricNamePrefix+"_"+m.Name] = true
+		}
+	}
+	rule := find(objs, "PrometheusRule", "")
+	groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
+	alerts := 0
+	for _, g := range groups {
+		rules, _, _ := unstructured.NestedSlice(g.(map[string]any), "rules")
+		for _, r := range rules {
+			r := r.(map[string]any)
+			alerts++
+			for _, metric := range regexp.MustCompile(`whatsapp_\w+`).FindAllString(r["expr"].(string), -1) {
+				if !known[metric] {
+					t.Errorf("alert %s reads %s, which nothing exports (known: %v)", r["alert"], metric, known)
+				}
+			}
+		}
+	}
+	for _, want := range []string{"Conflict", "Degraded", "Disconnected"} {
+		if !bytes.Contains(mustRead(t, "config/prometheus/prometheus_rule.yaml"), []byte("alert: WhatsAppConnection"+want)) {
+			t.Errorf("no WhatsAppConnection%s alert", want)
+		}
+	}
+	if alerts < 3 {
+		t.Errorf("%d alerts", alerts)
+	}
+}
+
+// TestSamples applies every config/samples object; the CRD's schema and CEL rules must accept
+// them, and must reject a broken one (so acceptance means something).
+func TestSamples(t *testing.T) {
+	applyAll(t, "install-test", decode(t, mustRead(t, "config/crd/bases/whatsapp.waoperator.io_whatsappconnections.yaml")))
+	const ns = "whatsapp-samples"
+	applyAll(t, "install-test", []*unstructured.Unstructured{restrictedNamespace(ns)})
+	objs := decode(t, run(t, root, kustomize(t), "build", "config/samples"))
+	if find(objs, "WhatsAppConnection", "") == nil {
+		t.Fatal("config/samples has no WhatsAppConnection")
+	}
+	for _, u := range objs {
+		u.SetNamespace(ns)
+	}
+	applyAll(t, "install-test", objs)
+	var list unstructured.UnstructuredList
+	list.SetAPIVersion("whatsapp.waoperator.io/v1alpha1")
+	list.SetKind("WhatsAppConnectionList")
+	if err := k8sClient.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if want := len(slices.DeleteFunc(slices.Clone(objs), func(u *unstructured.Unstructured) bool { return u.GetKind() != "WhatsAppConnection" })); len(list.Items) != want {
+		t.Errorf("%d WhatsAppConnections stored, want %d", len(list.Items), want)
+	}
+
+	broken := find(objs, "WhatsAppConnection", "").DeepCopy()
+	broken.SetName("broken")
+	_ = unstructured.SetNestedMap(broken.Object, map[string]any{"method": "PhoneCode"}, "spec", "pairing")
+	err := k8sClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(broken), client.FieldOwner("install-test"))
+	if err == nil || !strings.Contains(err.Error(), "phoneNumber is required") {
+		t.Errorf("PhoneCode without phoneNumber: got %v, want the CRD's rule to reject it", err)
+	}
+}
+
+// TestChartCopiesInSync: the chart's CRDs, ClusterRole and alerts are copies (make helm-sync).
+func TestChartCopiesInSync(t *testing.T) {
+	const fix = "; run make helm-sync"
+	bases, _ := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
+	copies, _ := filepath.Glob(filepath.Join(root, "charts", "whatsapp-operator", "crds", "*.yaml"))
+	if len(bases) == 0 || len(bases) != len(copies) {
+		t.Fatalf("%d CRDs in config/crd/bases, %d in the chart%s", len(bases), len(copies), fix)
+	}
+	for _, b := range bases {
+		rel := "charts/whatsapp-operator/crds/" + filepath.Base(b)
+		if !bytes.Equal(mustRead(t, "config/crd/bases/"+filepath.Base(b)), mustRead(t, rel)) {
+			t.Errorf("%s differs from config/crd/bases%s", rel, fix)
+		}
+	}
+	if !bytes.Equal(mustRead(t, "config/rbac/role.yaml"), mustRead(t, "charts/whatsapp-operator/files/manager-role.yaml")) {
+		t.Errorf("the chart's manager role differs from config/rbac/role.yaml%s", fix)
+	}
+	var rule struct{ Spec any }
+	var chart any
+	if err := yaml.Unmarshal(mustRead(t, "config/prometheus/prometheus_rule.yaml"), &rule); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(mustRead(t, "charts/whatsapp-operator/files/alerts.yaml"), &chart); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := yaml.Marshal(rule.Spec)
+	b, _ := yaml.Marshal(chart)
+	if !bytes.Equal(a, b) {
+		t.Errorf("the chart's alerts differ from config/prometheus%s", fix)
+	}
+}
+
+func mustRead(t testing.TB, rel string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func restrictedNamespace(name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("v1")
+	u.SetKind("Namespace")
+	u.SetName(name)
+	u.SetLabels(map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
+	return u
+}
+
+func podTemplate(t testing.TB, dep *unstructured.Unstructured) corev1.PodTemplateSpec {
+	t.Helper()
+	raw, _, _ := unstructured.NestedMap(dep.Object, "spec", "template")
+	var tpl corev1.PodTemplateSpec
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+func containerArgs(t testing.TB, dep *unstructured.Unstructured) []string {
+	return podTemplate(t, dep).Spec.Containers[0].Args
+}
+
+// checkManager asserts what running the manager safely needs: leader election among the
+// replicas, probes, and the image asked for.
+func checkManager(t testing.TB, dep *unstructured.Unstructured, image string, replicas int32) {
+	t.Helper()
+	var d appsv1.Deployment
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(dep.Object, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != replicas {
+		t.Errorf("replicas %v, want %d", d.Spec.Replicas, replicas)
+	}
+	c := podTemplate(t, dep).Spec.Containers[0]
+	if c.Image != image {
+		t.Errorf("image %q, want %q", c.Image, image)
+	}
+	if !slices.Contains(c.Args, "--leader-elect") {
+		t.Errorf("no --leader-elect in %v", c.Args)
+	}
+	if c.LivenessProbe == nil || c.ReadinessProbe == nil {
+		t.Error("the manager needs liveness and readiness probes")
+	}
+}
+
+// checkPodSecurity has the API server's PodSecurity admission judge the manager's pod in a
+// namespace that enforces the restricted standard (dry run: nothing runs it). A privileged
+// pod must be refused there, so that the acceptance means something.
+func checkPodSecurity(t testing.TB, dep *unstructured.Unstructured, ns string) {
+	t.Helper()
+	tpl := podTemplate(t, dep)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "manager-", Namespace: ns, Labels: tpl.Labels}, Spec: tpl.Spec}
+	if err := k8sClient.Create(ctx, pod, client.DryRunAll); err != nil {
+		t.Errorf("the manager's pod breaks the restricted Pod Security Standard: %v", err)
+	}
+	bad := pod.DeepCopy()
+	bad.Spec.SecurityContext = nil
+	bad.Spec.Containers[0].SecurityContext = nil
+	if err := k8sClient.Create(ctx, bad, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "restricted") {
+		t.Errorf("PodSecurity admission did not refuse a non-compliant pod: %v", err)
+	}
+}
