@@ -14,9 +14,10 @@
 //
 // Differences from a cluster, and why:
 //   - Network: every pod shares the host's loopback. Each declared containerPort is given a
-//     free loopback port, and every argument of the form --flag=:PORT or --flag=HOST:PORT
-//     naming a declared port is rewritten to --flag=127.0.0.1:<allocated>; probes use the same
-//     mapping. Otherwise two session pods would fight over :8080 and :8081.
+//     free loopback port (none held by another live pod of the runner), and every argument of
+//     the form --flag=:PORT or --flag=HOST:PORT naming a declared port is rewritten to
+//     --flag=127.0.0.1:<allocated>; probes use the same mapping. Otherwise two session pods
+//     would fight over :8080 and :8081. The two-argument form (--flag :PORT) is not rewritten.
 //   - Filesystem: a process cannot write /var/lib/whatsapp. A PersistentVolumeClaim is the
 //     folder WorkDir/volumes/<namespace>/<claim> (it outlives the pod, which is what keeps a
 //     device paired), an emptyDir (and any other volume type) the folder
@@ -27,10 +28,21 @@
 //   - Identity: the process reaches the API server as the pod's ServiceAccount. The runner
 //     writes WorkDir/pods/<uid>/kubeconfig with its own credentials plus impersonation of
 //     system:serviceaccount:<ns>:<sa> and sets KUBECONFIG, so RBAC applies as in a cluster.
-//     The runner's credentials must therefore be allowed to impersonate (envtest's are).
+//     The runner's credentials must therefore be allowed to impersonate (envtest's are). A pod
+//     with automountServiceAccountToken: false is system:anonymous. The process inherits no
+//     environment from the runner but PATH (ExtraEnv comes last and can override anything,
+//     KUBECONFIG included).
 //   - Restarts: none. restartPolicy is treated as Never whatever it says: the operator
 //     replaces session pods itself. Liveness probes are not run.
 //   - Scheduling: nodeSelector, affinity, tolerations and resources are not evaluated.
+//   - Not emulated: init containers (the pod fails with a message), exec readiness probes
+//     (the container counts as ready), resourceFieldRef env, the securityContext, and the
+//     contents of secret, configMap and projected volumes (they are empty folders).
+//   - A Secret or ConfigMap the env needs but that does not exist yet keeps the pod Pending
+//     (CreateContainerConfigError) and is retried, as a kubelet does.
+//   - The pod folders stay after the pod is gone, for their logs; WorkDir is the caller's.
+//   - A pod that this Node ran before the runner restarted is reported Failed: its processes
+//     died with the previous runner.
 //
 // Each container's stdout and stderr go to WorkDir/pods/<uid>/<container>.log and, line by
 // line, to the logger at V(1).

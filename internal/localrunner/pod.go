@@ -65,12 +65,13 @@ func (r *Runner) startPod(ctx context.Context, key string, pod *corev1.Pod) erro
 	specs, err := run.prepare(ctx)
 	if err != nil {
 		if ce, ok := err.(*configError); ok && ce.retry {
+			r.releasePorts(run.ports)
 			run.log.Info("pod waits for its configuration", "reason", ce.msg)
 			r.queue.AddAfter(key, configRetry)
 			return run.writePendingStatus(ctx, ce.msg)
 		}
 		run.failure = err.Error()
-		close(run.allExited)
+		run.exitedAll()
 		r.register(run)
 		run.log.Info("pod cannot start", "reason", run.failure)
 		return run.writeStatus(ctx)
@@ -137,7 +138,7 @@ func (run *podRun) prepare(ctx context.Context) ([]containerSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if run.ports, err = allocatePorts(pod); err != nil {
+	if run.ports, err = r.allocatePorts(pod); err != nil {
 		return nil, err
 	}
 	kubeconfig, err := r.writeKubeconfig(pod)
@@ -233,8 +234,14 @@ func (run *podRun) supervise(ctx context.Context) {
 	}
 	stopProbes()
 	wg.Wait()
-	close(run.allExited)
+	run.exitedAll()
 	run.writeStatusLogged(ctx)
+}
+
+// exitedAll marks the end of the run's last process and frees what it held.
+func (run *podRun) exitedAll() {
+	run.r.releasePorts(run.ports)
+	close(run.allExited)
 }
 
 func (run *podRun) finished() bool {

@@ -17,7 +17,9 @@ type portMap struct {
 	byName   map[string]int32 // port name -> declared containerPort
 }
 
-func allocatePorts(pod *corev1.Pod) (portMap, error) {
+// allocatePorts gives every declared port a free loopback port that no live pod of this
+// runner holds: a port is only free when asked, and a pod may not bind it for a while.
+func (r *Runner) allocatePorts(pod *corev1.Pod) (portMap, error) {
 	m := portMap{byNumber: map[int32]int32{}, byName: map[string]int32{}}
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {
@@ -27,8 +29,9 @@ func allocatePorts(pod *corev1.Pod) (portMap, error) {
 			if _, done := m.byNumber[p.ContainerPort]; done {
 				continue
 			}
-			free, err := freePort()
+			free, err := r.reservePort()
 			if err != nil {
+				r.releasePorts(m)
 				return m, fmt.Errorf("allocating a local port for containerPort %d: %w", p.ContainerPort, err)
 			}
 			m.byNumber[p.ContainerPort] = free
@@ -37,8 +40,31 @@ func allocatePorts(pod *corev1.Pod) (portMap, error) {
 	return m, nil
 }
 
-// freePort asks the kernel for a free loopback port. It is free when asked, not reserved;
-// between two pods starting at once the kernel does not hand out the same port twice in a row.
+func (r *Runner) reservePort() (int32, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for range 20 {
+		p, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		if !r.ports[p] {
+			r.ports[p] = true
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free loopback port found")
+}
+
+func (r *Runner) releasePorts(m portMap) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range m.byNumber {
+		delete(r.ports, p)
+	}
+}
+
+// freePort asks the kernel for a loopback port that is free now.
 func freePort() (int32, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -2,6 +2,7 @@ package localrunner
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -94,7 +95,11 @@ func (run *podRun) prober(p *corev1.Probe, timeout time.Duration) (func(context.
 		if !strings.HasPrefix(u.Path, "/") {
 			u.Path = "/" + u.Path
 		}
-		client := &http.Client{Timeout: timeout}
+		// As a kubelet's prober: no proxy, no pooled connections, no certificate check.
+		client := &http.Client{Timeout: timeout, Transport: &http.Transport{
+			DisableKeepAlives: true,
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
+		}}
 		return func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 			if err != nil {

@@ -55,9 +55,10 @@ type Runner struct {
 	nodePods    cache.Indexer
 	unscheduled cache.Indexer
 
-	mu   sync.Mutex
-	runs map[types.UID]*podRun
-	wg   sync.WaitGroup // every goroutine that owns a process
+	mu    sync.Mutex
+	runs  map[types.UID]*podRun
+	ports map[int32]bool // loopback ports handed to live pods
+	wg    sync.WaitGroup // every goroutine that owns a process
 }
 
 // New checks the options; nothing talks to the API server before Start.
@@ -94,11 +95,12 @@ func New(cfg *rest.Config, opts Options) (*Runner, error) {
 		return nil, fmt.Errorf("localrunner: %w", err)
 	}
 	return &Runner{
-		cfg:  rest.CopyConfig(cfg),
-		cs:   cs,
-		opts: opts,
-		log:  opts.Logger.WithValues("node", opts.NodeName),
-		runs: map[types.UID]*podRun{},
+		cfg:   rest.CopyConfig(cfg),
+		cs:    cs,
+		opts:  opts,
+		log:   opts.Logger.WithValues("node", opts.NodeName),
+		runs:  map[types.UID]*podRun{},
+		ports: map[int32]bool{},
 	}, nil
 }
 

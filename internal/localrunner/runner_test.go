@@ -201,6 +201,16 @@ var _ = Describe("Runner", func() {
 		))
 	})
 
+	It("fails a pod whose program cannot be started, with the error", func() {
+		pod := helperPod(ns, "broken", "broken-store")
+		pod.Spec.Containers[0].Command = []string{"/broken"}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(getPod(ns, "broken"), wait, poll).Should(SatisfyAll(
+			HaveField("Status.Phase", corev1.PodFailed),
+			HaveField("Status.Message", SatisfyAll(ContainSubstring("no-such-program"), ContainSubstring("no such file"))),
+		))
+	})
+
 	It("on deletion sends SIGTERM, waits for the process and then removes the pod object", func() {
 		Expect(k8sClient.Create(ctx, helperPod(ns, "doomed", "doomed-store", "--child"))).To(Succeed())
 		dir := claimDir("local", ns, "doomed-store")

@@ -79,7 +79,7 @@ func startRunner(ctx context.Context, node, dir string) chan error {
 	r, err := New(cfg, Options{
 		NodeName: node,
 		WorkDir:  dir,
-		Commands: map[string]string{helperCommand: os.Args[0]},
+		Commands: map[string]string{helperCommand: os.Args[0], "/broken": filepath.Join(dir, "no-such-program")},
 		ExtraEnv: []string{helperEnv + "=1"},
 		Logger:   logf.Log.WithName(node),
 	})
