@@ -17,6 +17,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -52,14 +53,23 @@ func TestLocalStackWithFakeWhatsApp(t *testing.T) {
 		Out:             &out,
 		ready:           func(i readyInfo) { ready <- i },
 	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- run(ctx, o) }()
+	var runErr error
+	stopped := make(chan struct{})
+	go func() { runErr = run(ctx, o); close(stopped) }()
+	// On failure too: the stack must be gone before t.TempDir is removed.
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-stopped:
+		case <-time.After(45 * time.Second):
+		}
+	})
 
 	var info readyInfo
 	select {
 	case info = <-ready:
-	case err := <-stopped:
-		t.Fatalf("run ended before it was ready: %v\n%s", err, logs)
+	case <-stopped:
+		t.Fatalf("run ended before it was ready: %v\n%s", runErr, logs)
 	case <-time.After(75 * time.Second):
 		t.Fatalf("not ready within 75 s\n%s", logs)
 	}
@@ -102,10 +112,20 @@ func TestLocalStackWithFakeWhatsApp(t *testing.T) {
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 	g.Eventually(phase, 30*time.Second, 200*time.Millisecond).Should(Equal(whatsappv1alpha1.PhaseConnected))
 
+	// Delete and apply again, a common local loop: with no kube-controller-manager a claim
+	// would keep its protection finalizer and block the new resource's store.
+	g.Expect(c.Delete(ctx, wac)).To(Succeed())
+	g.Eventually(func() error {
+		return c.Get(ctx, client.ObjectKeyFromObject(wac), &whatsappv1alpha1.WhatsAppConnection{})
+	}, 30*time.Second, 200*time.Millisecond).Should(Satisfy(apierrors.IsNotFound))
+	wac = sample(g)
+	g.Expect(c.Create(ctx, wac)).To(Succeed())
+	g.Eventually(phase, 45*time.Second, 200*time.Millisecond).Should(Equal(whatsappv1alpha1.PhasePairing), func() string { return logs.String() })
+
 	cancel()
 	select {
-	case err := <-stopped:
-		g.Expect(err).NotTo(HaveOccurred())
+	case <-stopped:
+		g.Expect(runErr).NotTo(HaveOccurred())
 	case <-time.After(45 * time.Second):
 		t.Fatalf("run did not stop within 45 s\n%s", logs)
 	}

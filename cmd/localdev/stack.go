@@ -68,6 +68,10 @@ func run(ctx context.Context, o options) (err error) {
 		// USE_EXISTING_CLUSTER in the caller's environment must not turn this into cluster mode.
 		UseExistingCluster: ptr.To(false),
 	}
+	// Without kube-controller-manager nothing removes the kubernetes.io/pvc-protection
+	// finalizer, so a deleted store claim would stay Terminating and block a new resource of
+	// the same name (ResourceNotOwned). The controller deletes the session pod before the claim.
+	env.ControlPlane.GetAPIServer().Configure().Append("disable-admission-plugins", "StorageObjectInUseProtection")
 	cfg, err := env.Start()
 	if err != nil {
 		return fmt.Errorf("embedded control plane (kube-apiserver and etcd from %s): %w", o.Assets, err)
