@@ -84,7 +84,7 @@ envtest: ## Build kube-apiserver and etcd for envtest into bin/k8s/<version> and
 	@ENVTEST_DIR="$(ENVTEST_DIR)" hack/envtest-binaries.sh kube-apiserver etcd
 
 .PHONY: test
-test: manifests generate fmt vet envtest ## Run unit, envtest and Postgres suites, then bounded fuzzing of FUZZ_TARGETS.
+test: manifests generate fmt vet envtest kustomize helm ## Run unit, envtest and Postgres suites, then bounded fuzzing of FUZZ_TARGETS.
 	@# A throwaway PostgreSQL on loopback for the session's Postgres store tests (installed from
 	@# Debian packages when missing); stopped however the tests end.
 	@set -e; pg_log="$$(mktemp)"; \
