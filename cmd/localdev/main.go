@@ -45,9 +45,9 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	// Not ctrl.SetupSignalHandler: its second signal exits at once, which would leave the
-	// control plane (in its own process group) and the session processes running. Here
-	// further signals are ignored until everything has stopped.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// control plane (in its own process group, so Ctrl-C does not reach it) running. Here
+	// further signals are ignored until everything has stopped. SIGHUP: a closed terminal.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	o.Out = os.Stdout
 	if err := run(ctx, o); err != nil {
