@@ -76,6 +76,10 @@ func TestLocalStackWithFakeWhatsApp(t *testing.T) {
 	g.Expect(out.String()).To(ContainSubstring("export KUBECONFIG=" + info.Kubeconfig))
 	g.Expect(out.String()).To(ContainSubstring(info.FakeControlURL + "/scan"))
 
+	// make run's switch: with this kubeconfig, a second `make run` would see a cluster.
+	t.Setenv("KUBECONFIG", info.Kubeconfig)
+	g.Expect(probeCluster()).To(Succeed())
+
 	c := clientFor(g, info.Kubeconfig)
 	wac := sample(g)
 	g.Expect(c.Create(ctx, wac)).To(Succeed())
@@ -130,6 +134,7 @@ func TestLocalStackWithFakeWhatsApp(t *testing.T) {
 		t.Fatalf("run did not stop within 45 s\n%s", logs)
 	}
 	g.Expect(childProcesses(g)).To(BeEmpty(), "every process the stack started has ended and been reaped")
+	g.Expect(probeCluster()).NotTo(Succeed(), "the API server is gone")
 	u, err := url.Parse(info.FakeControlURL)
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = net.DialTimeout("tcp", u.Host, time.Second)
