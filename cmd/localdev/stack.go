@@ -85,7 +85,9 @@ func run(ctx context.Context, o options) (err error) {
 
 	var extraEnv []string
 	if o.FakeWhatsApp {
-		fw, err := startFakeWhatsApp(filepath.Join(dir, "fakewa.json"), o.FakeControlAddr)
+		// Not :=, so that the deferred Close reports into run's own err.
+		var fw *fakeWhatsApp
+		fw, err = startFakeWhatsApp(filepath.Join(dir, "fakewa.json"), o.FakeControlAddr)
 		if err != nil {
 			return err
 		}
