@@ -76,6 +76,9 @@ func TestLocalStackWithFakeWhatsApp(t *testing.T) {
 	g.Expect(out.String()).To(ContainSubstring("export KUBECONFIG=" + info.Kubeconfig))
 	g.Expect(out.String()).To(ContainSubstring(info.FakeControlURL + "/scan"))
 
+	// A second make run must not wipe this one's pod folders.
+	g.Expect(run(ctx, o)).To(MatchError(ContainSubstring("in use")))
+
 	// make run's switch: with this kubeconfig, a second `make run` would see a cluster.
 	t.Setenv("KUBECONFIG", info.Kubeconfig)
 	g.Expect(probeCluster()).To(Succeed())

@@ -45,6 +45,11 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	crdDir := filepath.Join(o.ModuleRoot, "config", "crd", "bases")
 	workDir := filepath.Join(dir, "run")
 	// etcd is ephemeral, so a new run has no resources: device stores left by the previous run
