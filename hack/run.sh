@@ -17,7 +17,7 @@ if [ "${LOCAL:-}" != 1 ] && [ "${FAKE_WHATSAPP:-}" != 1 ] && .local/bin/localdev
   exec go run ./cmd/manager --leader-elect=false
 fi
 
-echo "local mode: embedded control plane (first build of kube-apiserver: ~12 min on two cores)" >&2
+echo "local mode: embedded control plane from hack/envtest-binaries.sh (its first build: ~12 min on two cores)" >&2
 assets=$(hack/envtest-binaries.sh kube-apiserver etcd)
 fake=()
 if [ "${FAKE_WHATSAPP:-}" = 1 ]; then fake=(-fake-whatsapp); fi
