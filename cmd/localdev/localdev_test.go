@@ -92,18 +92,22 @@ func TestLocalStackWithFakeWhatsApp(t *testing.T) {
 		return c.Get(ctx, client.ObjectKey{Namespace: wac.Namespace, Name: wac.Name + "-session"}, pod)
 	}, 20*time.Second, 100*time.Millisecond).Should(Succeed())
 
-	get := func() *whatsappv1alpha1.WhatsAppConnection {
+	// Polled: a failed read is retried by Eventually, not fatal.
+	get := func() (*whatsappv1alpha1.WhatsAppConnection, error) {
 		got := &whatsappv1alpha1.WhatsAppConnection{}
-		g.Expect(c.Get(ctx, client.ObjectKeyFromObject(wac), got)).To(Succeed())
-		return got
+		return got, c.Get(ctx, client.ObjectKeyFromObject(wac), got)
 	}
-	qrCode := func() string {
-		if conn := get().Status.Connection; conn != nil {
-			return conn.QRCode
+	qrCode := func() (string, error) {
+		got, err := get()
+		if err != nil || got.Status.Connection == nil {
+			return "", err
 		}
-		return ""
+		return got.Status.Connection.QRCode, nil
 	}
-	phase := func() whatsappv1alpha1.Phase { return get().Status.Phase }
+	phase := func() (whatsappv1alpha1.Phase, error) {
+		got, err := get()
+		return got.Status.Phase, err
+	}
 
 	// The session process, run by the pod runner, reaches the fake WhatsApp and publishes its QR.
 	g.Eventually(qrCode, 45*time.Second, 200*time.Millisecond).ShouldNot(BeEmpty(), func() string { return logs.String() })
@@ -111,7 +115,9 @@ func TestLocalStackWithFakeWhatsApp(t *testing.T) {
 	g.Expect(childProcesses(g)).To(ContainElements("kube-apiserver", "etcd", "session"))
 
 	// The printed curl line: the fake phone scans the QR through the control API.
-	body, err := json.Marshal(map[string]string{"phone": fakePhone, "qr": qrCode()})
+	qr, err := qrCode()
+	g.Expect(err).NotTo(HaveOccurred())
+	body, err := json.Marshal(map[string]string{"phone": fakePhone, "qr": qr})
 	g.Expect(err).NotTo(HaveOccurred())
 	resp, err := http.Post(info.FakeControlURL+"/scan", "application/json", bytes.NewReader(body))
 	g.Expect(err).NotTo(HaveOccurred())
