@@ -37,7 +37,7 @@ import (
 const (
 	testLogoutTimeout = 4 * time.Second
 	testLeaseDuration = 3 * time.Second
-	testCrashBackoff  = 2 * time.Second
+	testCrashBackoff  = 3 * time.Second
 	sessionManager    = "whatsapp-session"
 )
 
