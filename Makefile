@@ -103,6 +103,11 @@ test: manifests generate fmt vet envtest kustomize helm ## Run unit, envtest and
 		go test -run '^$$' -fuzz="^$${name}$$" -fuzztime=$(FUZZ_TIME) "$$pkg"; \
 	done
 
+.PHONY: bench
+bench: ## Benchmarks on the embedded control plane, local runner and fakewa (not in make test; BENCH_QUICK=1: small counts). Writes bench/results.json.
+	@set -e; assets="$$(ENVTEST_DIR="$(ENVTEST_DIR)" hack/envtest-binaries.sh kube-apiserver etcd)"; \
+	KUBEBUILDER_ASSETS="$$assets" BENCH_QUICK="$(BENCH_QUICK)" go run ./bench/cmd/bench
+
 ##@ Build
 
 .PHONY: build

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"go.mau.fi/whatsmeow/types"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/controllers"
+	"github.com/waoperator/whatsapp-operator/internal/waendpoint"
+	"github.com/waoperator/whatsapp-operator/test/fakewa"
+)
+
+// sessionStack is what `make run FAKE_WHATSAPP=1` runs, plus the counting proxy in front of
+// the API server for the session processes.
+type sessionStack struct {
+	cp     *controlPlane
+	fw     *fakewa.Server
+	proxy  *countingProxy
+	runner *background
+	mgr    *background
+	bins   *binaries
+	work   string
+}
+
+func startSessionStack(ctx context.Context, o options, bins *binaries, session *controllers.SessionConfig) (_ *sessionStack, err error) {
+	s := &sessionStack{bins: bins, work: filepath.Join(bins.dir, "run-"+time.Now().Format("150405"))}
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
+	if s.cp, err = startControlPlane(o); err != nil {
+		return nil, err
+	}
+	if s.fw, err = fakewa.Start(fakewa.Options{}); err != nil {
+		return nil, err
+	}
+	fwConfig := filepath.Join(bins.dir, "fakewa.json")
+	if err = s.fw.WriteClientConfig(fwConfig); err != nil {
+		return nil, err
+	}
+	if s.proxy, err = startCountingProxy(s.cp.cfg); err != nil {
+		return nil, err
+	}
+	if s.runner, err = startRunner(ctx, s.proxy.url, s.work, bins.session, []string{waendpoint.ConfigEnv + "=" + fwConfig}); err != nil {
+		return nil, err
+	}
+	if s.mgr, err = startManager(ctx, s.cp.cfg, session); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *sessionStack) stop() {
+	// The manager first, so that it does not react to the runner's pods going away.
+	if s.mgr != nil {
+		_ = s.mgr.stop()
+	}
+	if s.runner != nil {
+		_ = s.runner.stop()
+	}
+	if s.proxy != nil {
+		s.proxy.close()
+	}
+	if s.fw != nil {
+		_ = s.fw.Close()
+	}
+	if s.cp != nil {
+		s.cp.stop()
+	}
+}
+
+func (s *sessionStack) get(ctx context.Context, ns, name string) (*whatsappv1alpha1.WhatsAppConnection, error) {
+	w := &whatsappv1alpha1.WhatsAppConnection{}
+	return w, s.cp.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, w)
+}
+
+// pair scans each resource's current QR with its own fake phone and waits until its session
+// reports Connected; it returns each device's JID.
+func (s *sessionStack) pair(ctx context.Context, ns string, nameList []string, timeout time.Duration) (map[string]types.JID, error) {
+	jids := map[string]types.JID{}
+	var mu sync.Mutex
+	err := parallel(len(nameList), 4, func(i int) error {
+		name := nameList[i]
+		deadline := time.Now().Add(timeout)
+		for {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: not paired within %s", name, timeout)
+			}
+			w, err := s.get(ctx, ns, name)
+			if err == nil && w.Status.Connection != nil && w.Status.Connection.QRCode != "" {
+				jid, err := s.fw.Phone(fmt.Sprintf("+1555%07d", i)).ScanQR(ctx, w.Status.Connection.QRCode)
+				if err == nil {
+					mu.Lock()
+					jids[name] = jid
+					mu.Unlock()
+					break
+				}
+				// A code that rotated between the read and the scan: read the new one.
+			}
+			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+				return err
+			}
+		}
+		_, err := s.waitConnected(ctx, ns, name, "", timeout)
+		return err
+	})
+	return jids, err
+}
+
+// waitConnected waits until the resource's session reports Connected from a pod other than
+// notUID, and returns that pod's UID.
+func (s *sessionStack) waitConnected(ctx context.Context, ns, name, notUID string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		w, err := s.get(ctx, ns, name)
+		if err == nil && w.Status.Connection != nil && w.Status.Connection.State == whatsappv1alpha1.SessionConnected &&
+			w.Status.Connection.Holder != nil && w.Status.Connection.Holder.UID != notUID {
+			return w.Status.Connection.Holder.UID, nil
+		}
+		if time.Now().After(deadline) {
+			state := "no status"
+			if err == nil && w.Status.Connection != nil {
+				state = string(w.Status.Connection.State) + " " + w.Status.Connection.Message
+			}
+			return "", fmt.Errorf("%s: not connected within %s (%s, phase %s)", name, timeout, state, w.Status.Phase)
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return "", err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// benchSessions: time to QR on freshly applied resources, then some of them are paired and
+// left idle for the session memory and the API writes per session-hour, at the default timings.
+func benchSessions(ctx context.Context, o options, bins *binaries, res *results) error {
+	res.noteLoad("qr")
+	s, err := startSessionStack(ctx, o, bins, nil)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	const ns = "bench-sessions"
+	if err := s.cp.namespace(ctx, ns); err != nil {
+		return err
+	}
+
+	n := max(o.Sizes.QR, o.Sizes.Idle)
+	nameList := names("wac", n)
+	created := map[string]time.Time{}
+	var mu sync.Mutex
+	qrAt := map[string]time.Time{}
+	if err := createAll(ctx, s.cp.c, ns, nameList, created, &mu); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(qrAt) < n {
+		var list whatsappv1alpha1.WhatsAppConnectionList
+		if err := s.cp.c.List(ctx, &list, client.InNamespace(ns)); err == nil {
+			now := time.Now()
+			for _, w := range list.Items {
+				if _, seen := qrAt[w.Name]; !seen && w.Status.Connection != nil && w.Status.Connection.QRCode != "" {
+					qrAt[w.Name] = now
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d resources showed a QR within 2 minutes", len(qrAt), n)
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	var qr []time.Duration
+	for name, at := range qrAt {
+		qr = append(qr, at.Sub(created[name]))
+	}
+	p50, p99 := percentile(qr, 50), percentile(qr, 99)
+	res.add(figure{
+		Name: "time to QR", Value: p50.Seconds(), Unit: "s p50", Target: "p50 ≤ 1 s, p99 ≤ 3 s",
+		Pass:   p50 <= time.Second && p99 <= 3*time.Second,
+		Detail: fmt.Sprintf("%d resources at once: p50 %.2f s, p99 %.2f s, max %.2f s", n, p50.Seconds(), p99.Seconds(), percentile(qr, 100).Seconds()),
+		Extra:  map[string]any{"p50Seconds": seconds(p50), "p99Seconds": seconds(p99), "resources": n},
+	})
+
+	if !o.wants("idle") {
+		return nil
+	}
+	res.noteLoad("idle")
+	// Only the idle sessions stay: the others would go on rotating QR codes (and writing).
+	idle := nameList[:o.Sizes.Idle]
+	for _, name := range nameList[o.Sizes.Idle:] {
+		if err := s.cp.c.Delete(ctx, newConnection(ns, name)); err != nil {
+			return err
+		}
+	}
+	if _, err := s.pair(ctx, ns, idle, 90*time.Second); err != nil {
+		return err
+	}
+	// Settle: the first connection after pairing uploads pre-keys and publishes its state.
+	if err := sleep(ctx, 15*time.Second); err != nil {
+		return err
+	}
+
+	var rss []int64
+	for _, name := range idle {
+		pid, err := s.pidOf(ctx, ns, name)
+		if err != nil {
+			return err
+		}
+		kib, _, err := rssKiB(pid)
+		if err != nil {
+			return err
+		}
+		rss = append(rss, kib)
+	}
+	slices.Sort(rss)
+	maxRSS := rss[len(rss)-1]
+	res.add(figure{
+		Name: "session memory", Value: mib(maxRSS), Unit: "MiB RSS (max)", Target: "≤ 25 MiB", Pass: mib(maxRSS) <= 25,
+		Detail: fmt.Sprintf("%d connected idle sessions: median %.1f MiB, max %.1f MiB (VmRSS)", len(rss), mib(rss[len(rss)/2]), mib(maxRSS)),
+		Extra:  map[string]any{"rssKiB": rss},
+	})
+
+	s.proxy.reset()
+	window := o.Sizes.IdleWindow
+	fmt.Fprintf(os.Stderr, "   counting API writes of %d idle sessions for %s\n", len(idle), window)
+	if err := sleep(ctx, window); err != nil {
+		return err
+	}
+	counts := s.proxy.snapshot()
+	total := 0
+	byKind := map[string]int{}
+	for _, name := range idle {
+		user := "system:serviceaccount:" + ns + ":" + name + "-session"
+		for k, v := range counts[user] {
+			total += v
+			byKind[k] += v
+		}
+	}
+	perHour := float64(total) / float64(len(idle)) * (float64(time.Hour) / float64(window))
+	res.add(figure{
+		Name: "API writes", Value: perHour, Unit: "per session-hour", Target: "≤ 400", Pass: perHour <= 400,
+		Detail: fmt.Sprintf("%d idle sessions, %s counted at the proxy: %d writes %v", len(idle), window, total, byKind),
+		Extra:  map[string]any{"writes": total, "byKind": byKind, "windowSeconds": window.Seconds(), "sessions": len(idle)},
+	})
+	return nil
+}
+
+// pidOf is the session process of the resource's current pod.
+func (s *sessionStack) pidOf(ctx context.Context, ns, name string) (int, error) {
+	pod := &corev1.Pod{}
+	if err := s.cp.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + "-session"}, pod); err != nil {
+		return 0, err
+	}
+	return sessionPID(s.bins.session, string(pod.UID))
+}
+

@@ -1,0 +1,453 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/controllers"
+	"github.com/waoperator/whatsapp-operator/internal/localrunner"
+)
+
+// The client settings of every client the bench drives, the in-process manager's and the floor
+// loop's alike. envtest's admin config already has these; they are set explicitly so that the
+// floor and the controller are throttled (not at all, in practice) the same way whatever
+// envtest's defaults become. cmd/manager (ctrl.GetConfig) disables client-side rate limiting.
+const (
+	clientQPS   = 1000
+	clientBurst = 2000
+)
+
+// benchImage is never pulled: the runner maps the pod's /session command to the local build.
+const benchImage = "local/whatsapp-operator:bench"
+
+var scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(whatsappv1alpha1.AddToScheme(s))
+	return s
+}()
+
+type binaries struct {
+	dir, session, manager string
+}
+
+func (b *binaries) cleanup() { _ = os.RemoveAll(b.dir) }
+
+// buildBinaries builds the session with the fakewa tag (the only build that can reach the fake
+// server) and cmd/manager for the manager-memory figure, which needs its own process.
+func buildBinaries(ctx context.Context, moduleRoot string) (*binaries, error) {
+	dir, err := os.MkdirTemp("", "waoperator-bench-")
+	if err != nil {
+		return nil, err
+	}
+	b := &binaries{dir: dir, session: filepath.Join(dir, "bin", "session"), manager: filepath.Join(dir, "bin", "manager")}
+	for _, args := range [][]string{
+		{"build", "-tags", "fakewa", "-o", b.session, "./cmd/session"},
+		{"build", "-o", b.manager, "./cmd/manager"},
+	} {
+		fmt.Fprintln(os.Stderr, "go", strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = moduleRoot
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			b.cleanup()
+			return nil, fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+		}
+	}
+	return b, nil
+}
+
+// controlPlane is one embedded kube-apiserver and etcd with the CRDs. Each figure gets a fresh
+// one, so that no figure pays for the objects another left behind.
+type controlPlane struct {
+	env *envtest.Environment
+	cfg *rest.Config
+	c   client.Client
+}
+
+func startControlPlane(o options) (*controlPlane, error) {
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: o.Assets,
+		CRDDirectoryPaths:     []string{filepath.Join(o.ModuleRoot, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		UseExistingCluster:    ptr.To(false),
+	}
+	// As in cmd/localdev: without kube-controller-manager the pvc-protection finalizer is never
+	// removed.
+	env.ControlPlane.GetAPIServer().Configure().Append("disable-admission-plugins", "StorageObjectInUseProtection")
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("embedded control plane (%s): %w", o.Assets, err)
+	}
+	cfg.QPS, cfg.Burst = clientQPS, clientBurst
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, errors.Join(err, env.Stop())
+	}
+	return &controlPlane{env: env, cfg: cfg, c: c}, nil
+}
+
+func (cp *controlPlane) stop() {
+	if err := cp.env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+	}
+}
+
+func (cp *controlPlane) namespace(ctx context.Context, name string) error {
+	return cp.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+}
+
+// background runs a manager or runner until stop is called, which waits for it to end.
+type background struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (b *background) stop() error {
+	b.cancel()
+	return <-b.done
+}
+
+func goRun(ctx context.Context, start func(context.Context) error) *background {
+	ctx, cancel := context.WithCancel(ctx)
+	b := &background{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		err := start(ctx)
+		if errors.Is(err, context.Canceled) {
+			err = nil
+		}
+		b.done <- err
+	}()
+	return b
+}
+
+// startManager runs the controller in-process as cmd/localdev does, with cmd/manager's flag
+// defaults unless session timings are given. namespaces, when set, limits its cache.
+func startManager(ctx context.Context, cfg *rest.Config, session *controllers.SessionConfig, namespaces ...string) (*background, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = clientQPS, clientBurst
+	opts := ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		// Several managers run one after the other in this process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	}
+	if len(namespaces) > 0 {
+		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{}}
+		for _, ns := range namespaces {
+			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	ro := controllers.DefaultOptions()
+	if session != nil {
+		ro.Session = *session
+	}
+	ro.Session.Image = benchImage
+	if err := controllers.NewReconciler(mgr, ro).SetupWithManager(ctx, mgr); err != nil {
+		return nil, err
+	}
+	b := goRun(ctx, mgr.Start)
+	syncCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if !mgr.GetCache().WaitForCacheSync(syncCtx) {
+		return nil, errors.Join(errors.New("manager cache did not sync"), b.stop())
+	}
+	return b, nil
+}
+
+// countingProxy sits between the session processes and the API server and counts their
+// writes per impersonated user: the runner's per-pod kubeconfigs impersonate the pod's
+// ServiceAccount, so the user names which session wrote.
+type countingProxy struct {
+	srv *http.Server
+	url string
+
+	mu     sync.Mutex
+	writes map[string]map[string]int // user -> "VERB resource" -> count
+}
+
+func startCountingProxy(target *rest.Config) (*countingProxy, error) {
+	u, err := url.Parse(target.Host)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := rest.TransportFor(target)
+	if err != nil {
+		return nil, err
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = tr
+	rp.FlushInterval = -1 // watches stream
+	p := &countingProxy{writes: map[string]map[string]int{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p.url = "http://" + ln.Addr().String()
+	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+			p.count(r)
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+func (p *countingProxy) count(r *http.Request) {
+	user := r.Header.Get("Impersonate-User")
+	if user == "" {
+		user = "(runner)"
+	}
+	// /apis/coordination.k8s.io/v1/namespaces/ns/leases/name -> leases; .../name/status -> status
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	what := "?"
+	for i := len(parts) - 1; i > 0; i-- {
+		if parts[i-1] == "namespaces" {
+			break
+		}
+		if i >= 2 && parts[i-2] == "namespaces" {
+			what = parts[i]
+			if last := parts[len(parts)-1]; last == "status" {
+				what += "/status"
+			}
+			break
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.writes[user] == nil {
+		p.writes[user] = map[string]int{}
+	}
+	p.writes[user][r.Method+" "+what]++
+}
+
+func (p *countingProxy) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.writes = map[string]map[string]int{}
+}
+
+func (p *countingProxy) snapshot() map[string]map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]map[string]int{}
+	for u, m := range p.writes {
+		out[u] = map[string]int{}
+		for k, v := range m {
+			out[u][k] = v
+		}
+	}
+	return out
+}
+
+func (p *countingProxy) close() { _ = p.srv.Close() }
+
+// startRunner runs session pods as local processes; its API traffic, and that of every session
+// it starts (their kubeconfigs are built from this config), goes through the proxy.
+func startRunner(ctx context.Context, proxyURL, workDir, sessionBin string, extraEnv []string) (*background, error) {
+	r, err := localrunner.New(&rest.Config{Host: proxyURL, QPS: clientQPS, Burst: clientBurst}, localrunner.Options{
+		NodeName: "local",
+		WorkDir:  workDir,
+		Commands: map[string]string{"/session": sessionBin},
+		ExtraEnv: extraEnv,
+		Logger:   ctrl.Log.WithName("runner"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return goRun(ctx, r.Start), nil
+}
+
+// newConnection is the smallest resource: QR pairing, SQLite store with the defaults.
+func newConnection(ns, name string) *whatsappv1alpha1.WhatsAppConnection {
+	return &whatsappv1alpha1.WhatsAppConnection{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       whatsappv1alpha1.WhatsAppConnectionSpec{DeviceName: "bench"},
+	}
+}
+
+func names(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%04d", prefix, i)
+	}
+	return out
+}
+
+// parallel runs fn for each index with w workers and returns the first error.
+func parallel(n, w int, fn func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for range w {
+		wg.Go(func() {
+			for i := range next {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// createAll applies the resources "at once", as a kubectl apply of one file would arrive but
+// with 8 clients in flight, so that the create side is not what is measured.
+func createAll(ctx context.Context, c client.Client, ns string, nameList []string, created map[string]time.Time, mu *sync.Mutex) error {
+	return parallel(len(nameList), 8, func(i int) error {
+		start := time.Now()
+		if err := c.Create(ctx, newConnection(ns, nameList[i])); err != nil {
+			return err
+		}
+		if created != nil {
+			mu.Lock()
+			created[nameList[i]] = start
+			mu.Unlock()
+		}
+		return nil
+	})
+}
+
+// waitReconciled waits until every resource in ns has its session Pod and a phase in status.
+func waitReconciled(ctx context.Context, c client.Client, ns string, n int, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		done, err := countReconciled(ctx, c, ns)
+		now := time.Now()
+		if err == nil && done >= n {
+			return now, nil
+		}
+		if now.After(deadline) {
+			return now, fmt.Errorf("%d of %d resources in %s reconciled after %s (last error: %v)", done, n, ns, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return now, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func countReconciled(ctx context.Context, c client.Client, ns string) (int, error) {
+	var wacs whatsappv1alpha1.WhatsAppConnectionList
+	if err := c.List(ctx, &wacs, client.InNamespace(ns)); err != nil {
+		return 0, err
+	}
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		return 0, err
+	}
+	havePod := map[string]bool{}
+	for _, p := range pods.Items {
+		havePod[p.Name] = true
+	}
+	n := 0
+	for _, w := range wacs.Items {
+		if w.Status.Phase != "" && havePod[w.Name+"-session"] {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// sessionPID finds the process the runner started for a pod: its KUBECONFIG is in the pod's
+// folder, which is named by the pod's UID.
+func sessionPID(sessionBin, podUID string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	marker := "/pods/" + podUID + "/"
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil || exe != sessionBin {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(env), marker) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no session process for pod %s", podUID)
+}
+
+// rssKiB reads VmRSS (and VmHWM, the peak) from /proc/<pid>/status.
+func rssKiB(pid int) (rss, hwm int64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(fields[1], 10, 64)
+		switch fields[0] {
+		case "VmRSS:":
+			rss = v
+		case "VmHWM:":
+			hwm = v
+		}
+	}
+	if rss == 0 {
+		return 0, 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	}
+	return rss, hwm, nil
+}
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/controllers"
+)
+
+// benchThroughput compares the controller with the API server's floor on one control plane:
+// first the floor (a loop that makes the same writes the controller makes per resource), then
+// the controller on the same number of resources in another namespace. The floor goes first so
+// that the controller, not the floor, pays for the extra objects in etcd.
+func benchThroughput(ctx context.Context, o options, _ *binaries, res *results) error {
+	res.noteLoad("throughput")
+	n := o.Sizes.Throughput
+	cp, err := startControlPlane(o)
+	if err != nil {
+		return err
+	}
+	defer cp.stop()
+	for _, ns := range []string{"bench-floor", "bench-throughput"} {
+		if err := cp.namespace(ctx, ns); err != nil {
+			return err
+		}
+	}
+
+	workers := controllers.DefaultOptions().MaxConcurrentReconciles
+	floorStart := time.Now()
+	if err := floor(ctx, cp.c, "bench-floor", names("wac", n), workers); err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	floorTime := time.Since(floorStart)
+
+	// The cache is limited to the measured namespace: the floor's objects would otherwise be
+	// reconciled too (and refused as not owned).
+	mgr, err := startManager(ctx, cp.cfg, nil, "bench-throughput")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = mgr.stop() }()
+	start := time.Now()
+	if err := createAll(ctx, cp.c, "bench-throughput", names("wac", n), nil, nil); err != nil {
+		return err
+	}
+	end, err := waitReconciled(ctx, cp.c, "bench-throughput", n, 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	ctrlTime := end.Sub(start)
+	ratio := ctrlTime.Seconds() / floorTime.Seconds()
+	res.add(figure{
+		Name: "reconcile throughput", Value: ratio, Unit: "× floor", Target: "≤ 1.3× floor", Pass: ratio <= 1.3,
+		Detail: fmt.Sprintf("%d resources: controller %.1f s (%.0f/s), floor %.1f s (%.0f/s, %d workers)",
+			n, ctrlTime.Seconds(), float64(n)/ctrlTime.Seconds(), floorTime.Seconds(), float64(n)/floorTime.Seconds(), workers),
+		Extra: map[string]any{"controllerSeconds": seconds(ctrlTime), "floorSeconds": seconds(floorTime), "resources": n, "workers": workers},
+	})
+	return nil
+}
+
+// floor makes, per resource, the writes the controller makes for it, with as many workers as
+// the controller has: the resource itself (the apply), its finalizer, ServiceAccount, Role,
+// RoleBinding, PVC, Lease, Pod and one status write. No reads: the controller reads from its
+// cache, which costs the API server nothing per resource.
+func floor(ctx context.Context, c client.Client, ns string, nameList []string, workers int) error {
+	return parallel(len(nameList), workers, func(i int) error {
+		name := nameList[i]
+		wac := newConnection(ns, name)
+		if err := c.Create(ctx, wac); err != nil {
+			return err
+		}
+		wac.Finalizers = append(wac.Finalizers, "whatsapp.waoperator.io/session-cleanup")
+		if err := c.Update(ctx, wac); err != nil {
+			return err
+		}
+		owner := []metav1.OwnerReference{{
+			APIVersion: whatsappv1alpha1.GroupVersion.String(), Kind: "WhatsAppConnection", Name: wac.Name, UID: wac.UID,
+			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+		}}
+		meta := func(n string) metav1.ObjectMeta {
+			return metav1.ObjectMeta{Namespace: ns, Name: n, OwnerReferences: owner,
+				Labels: map[string]string{"app.kubernetes.io/managed-by": "whatsapp-operator-floor", "whatsapp.waoperator.io/connection": name}}
+		}
+		session := name + "-session"
+		objs := []client.Object{
+			&corev1.ServiceAccount{ObjectMeta: meta(session), AutomountServiceAccountToken: ptr.To(true)},
+			&rbacv1.Role{ObjectMeta: meta(session), Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{session}, Verbs: []string{"get", "watch", "update"}},
+				{APIGroups: []string{whatsappv1alpha1.GroupVersion.Group}, Resources: []string{"whatsappconnections"}, ResourceNames: []string{name}, Verbs: []string{"get", "list", "watch"}},
+				{APIGroups: []string{whatsappv1alpha1.GroupVersion.Group}, Resources: []string{"whatsappconnections/status"}, ResourceNames: []string{name}, Verbs: []string{"patch"}},
+			}},
+			&rbacv1.RoleBinding{ObjectMeta: meta(session),
+				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: session},
+				Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: session, Namespace: ns}}},
+			&corev1.PersistentVolumeClaim{ObjectMeta: meta(name + "-store"), Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			}},
+			&coordinationv1.Lease{ObjectMeta: meta(session)},
+			floorPod(meta(session), name),
+		}
+		for _, obj := range objs {
+			if err := c.Create(ctx, obj); err != nil {
+				return err
+			}
+		}
+		patch := client.MergeFrom(wac.DeepCopy())
+		wac.Status.Phase = whatsappv1alpha1.PhasePending
+		wac.Status.SessionPod = session
+		return c.Status().Patch(ctx, wac, patch)
+	})
+}
+
+// floorPod is about the size of the controller's session pod, with the restricted security
+// context and the store volume; nobody runs it.
+func floorPod(meta metav1.ObjectMeta, name string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: meta, Spec: corev1.PodSpec{
+		ServiceAccountName: meta.Name,
+		RestartPolicy:      corev1.RestartPolicyNever,
+		SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), FSGroup: ptr.To[int64](65532),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+		Volumes: []corev1.Volume{{Name: "store", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name + "-store"}}}},
+		Containers: []corev1.Container{{
+			Name: "session", Image: benchImage, Command: []string{"/session"},
+			Args: []string{"--connection=" + name, "--lease=" + meta.Name, "--lease-duration=15s", "--renew-deadline=11s", "--retry-period=9s",
+				"--health-probe-bind-address=:8081", "--metrics-bind-address=:8080"},
+			Env: []corev1.EnvVar{
+				{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+				{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+				{Name: "POD_UID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.uid"}}},
+				{Name: "WA_SQLITE_PATH", Value: "/var/lib/whatsapp/device.db"},
+			},
+			VolumeMounts: []corev1.VolumeMount{{Name: "store", MountPath: "/var/lib/whatsapp"}},
+			SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+		}},
+	}}
+}
