@@ -21,8 +21,14 @@ func (r *Runner) writeKubeconfig(pod *corev1.Pod) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	host := server.String()
+	if r.opts.APIServerFor != nil {
+		if h := r.opts.APIServerFor(pod); h != "" {
+			host = h
+		}
+	}
 	cluster := &clientcmdapi.Cluster{
-		Server:                   server.String(),
+		Server:                   host,
 		CertificateAuthorityData: cfg.CAData,
 		CertificateAuthority:     cfg.CAFile,
 		InsecureSkipTLSVerify:    cfg.Insecure,

@@ -40,7 +40,12 @@ type Options struct {
 	// Selector picks the unscheduled pods to bind; nil means DefaultSelector. Pods already
 	// bound to NodeName are run whatever their labels.
 	Selector labels.Selector
-	Logger   logr.Logger
+	// APIServerFor, when set, gives the API server URL written into a pod's kubeconfig; an
+	// empty result keeps the runner's own. It lets a test route one pod's API traffic through a
+	// proxy it can cut, to partition that pod alone. The pod's TLS settings stay the runner's,
+	// so the URL must reach a server with the same certificate (a TCP proxy does).
+	APIServerFor func(*corev1.Pod) string
+	Logger       logr.Logger
 }
 
 // Runner is node, scheduler and kubelet for the pods of one bare API server. It satisfies
