@@ -18,7 +18,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -92,12 +91,7 @@ func startManager(ctx context.Context) {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	r := &WhatsAppConnectionReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    mgr.GetScheme(),
-		Recorder:  mgr.GetEventRecorder("whatsapp-operator"),
-		Clock:     clock.RealClock{},
+	r := NewReconciler(mgr, Options{
 		Session: SessionConfig{
 			Image:         "example.com/whatsapp-operator:test",
 			LeaseDuration: testLeaseDuration,
@@ -107,7 +101,7 @@ func startManager(ctx context.Context) {
 		LogoutTimeout:           testLogoutTimeout,
 		CrashBackoff:            testCrashBackoff,
 		MaxConcurrentReconciles: 4,
-	}
+	})
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

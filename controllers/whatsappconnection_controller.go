@@ -16,6 +16,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
 const (
@@ -44,6 +45,44 @@ type WhatsAppConnectionReconciler struct {
 	LogoutTimeout time.Duration
 	// MaxConcurrentReconciles is how many resources are reconciled at once.
 	MaxConcurrentReconciles int
+}
+
+// Options configure a reconciler beyond what its manager provides.
+type Options struct {
+	Session                 SessionConfig
+	LogoutTimeout           time.Duration
+	CrashBackoff            time.Duration
+	MaxConcurrentReconciles int
+}
+
+// DefaultOptions are the manager's flag defaults.
+func DefaultOptions() Options {
+	return Options{
+		Session: SessionConfig{
+			LeaseDuration: sessionenv.DefaultLeaseDuration,
+			RenewDeadline: sessionenv.DefaultRenewDeadline,
+			RetryPeriod:   sessionenv.DefaultRetryPeriod,
+		},
+		LogoutTimeout:           60 * time.Second,
+		CrashBackoff:            10 * time.Second,
+		MaxConcurrentReconciles: 4,
+	}
+}
+
+// NewReconciler makes a reconciler that uses the manager's client, cache, scheme and event
+// recorder; call SetupWithManager to start it with the manager.
+func NewReconciler(mgr ctrl.Manager, o Options) *WhatsAppConnectionReconciler {
+	return &WhatsAppConnectionReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Scheme:                  mgr.GetScheme(),
+		Recorder:                mgr.GetEventRecorder("whatsapp-operator"),
+		Clock:                   clock.RealClock{},
+		Session:                 o.Session,
+		LogoutTimeout:           o.LogoutTimeout,
+		CrashBackoff:            o.CrashBackoff,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+	}
 }
 
 // SessionConfig is the manager-wide configuration of session pods.

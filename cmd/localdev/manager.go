@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -35,22 +33,10 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &controllers.WhatsAppConnectionReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    mgr.GetScheme(),
-		Recorder:  mgr.GetEventRecorder("whatsapp-operator"),
-		Clock:     clock.RealClock{},
-		Session: controllers.SessionConfig{
-			Image:         localSessionImage,
-			LeaseDuration: 15 * time.Second,
-			RenewDeadline: 11 * time.Second,
-			RetryPeriod:   9 * time.Second,
-		},
-		LogoutTimeout:           60 * time.Second,
-		CrashBackoff:            10 * time.Second,
-		MaxConcurrentReconciles: 4,
-	}
+	// The manager's own defaults, with a session image the local runner maps to the local build.
+	opts := controllers.DefaultOptions()
+	opts.Session.Image = localSessionImage
+	r := controllers.NewReconciler(mgr, opts)
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, err
 	}

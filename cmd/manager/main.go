@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -45,18 +44,19 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&leaderElect, "leader-elect", false,
 		"Elect a leader among manager replicas, so that one reconciles at a time. On in the shipped manifests.")
-	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "How many WhatsAppConnections are reconciled at once.")
-	flag.DurationVar(&logoutTimeout, "logout-timeout", 60*time.Second,
+	defaults := controllers.DefaultOptions()
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", defaults.MaxConcurrentReconciles, "How many WhatsAppConnections are reconciled at once.")
+	flag.DurationVar(&logoutTimeout, "logout-timeout", defaults.LogoutTimeout,
 		"How long deleting a WhatsAppConnection waits for its session to log the device out before it goes anyway.")
-	flag.DurationVar(&crashBackoff, "session-crash-backoff", 10*time.Second,
+	flag.DurationVar(&crashBackoff, "session-crash-backoff", defaults.CrashBackoff,
 		"How long a session pod that exited within 30 s of starting stays before it is replaced.")
 	flag.StringVar(&sessionImage, "session-image", os.Getenv("SESSION_IMAGE"),
 		"Image of session pods when a resource does not set spec.session.image. Default: $SESSION_IMAGE, else the manager's own image.")
-	flag.DurationVar(&session.LeaseDuration, "session-lease-duration", 15*time.Second,
+	flag.DurationVar(&session.LeaseDuration, "session-lease-duration", defaults.Session.LeaseDuration,
 		"How long a session's Lease lasts without renewal; the longest a dead session blocks its replacement.")
-	flag.DurationVar(&session.RenewDeadline, "session-renew-deadline", 11*time.Second,
+	flag.DurationVar(&session.RenewDeadline, "session-renew-deadline", defaults.Session.RenewDeadline,
 		"How long a session keeps trying to renew its Lease before it drops its WhatsApp connection.")
-	flag.DurationVar(&session.RetryPeriod, "session-retry-period", 9*time.Second,
+	flag.DurationVar(&session.RetryPeriod, "session-retry-period", defaults.Session.RetryPeriod,
 		"How often a session renews its Lease (one API write each).")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
@@ -111,17 +111,12 @@ func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr 
 	session.Image = sessionImage
 	ctrl.Log.WithName("setup").Info("session pods", "image", session.Image, "leaseDuration", session.LeaseDuration)
 
-	r := &controllers.WhatsAppConnectionReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Scheme:                  mgr.GetScheme(),
-		Recorder:                mgr.GetEventRecorder("whatsapp-operator"),
-		Clock:                   clock.RealClock{},
+	r := controllers.NewReconciler(mgr, controllers.Options{
 		Session:                 session,
 		LogoutTimeout:           logoutTimeout,
 		CrashBackoff:            crashBackoff,
 		MaxConcurrentReconciles: concurrency,
-	}
+	})
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}

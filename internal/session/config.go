@@ -11,14 +11,11 @@ import (
 	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
-// Default Lease timings. client-go requires RenewDeadline > 1.2 × RetryPeriod, and the leader
-// writes the Lease once per RetryPeriod: 9 s gives 400 writes per idle hour. A session drops
-// WhatsApp RenewDeadline after the start of its last good renewal, 4 s before anyone else may
-// take the Lease; a replacement pod acquires at most LeaseDuration after the last renewal.
+// Default Lease timings: the contract's (sessionenv), so the manager passes the same values.
 const (
-	DefaultLeaseDuration = 15 * time.Second
-	DefaultRenewDeadline = 11 * time.Second
-	DefaultRetryPeriod   = 9 * time.Second
+	DefaultLeaseDuration = sessionenv.DefaultLeaseDuration
+	DefaultRenewDeadline = sessionenv.DefaultRenewDeadline
+	DefaultRetryPeriod   = sessionenv.DefaultRetryPeriod
 	// DefaultStandbyPoll is how often a session that does not hold the Lease reads it. Reads
 	// only; it bounds how late a standby notices an expired Lease.
 	DefaultStandbyPoll = time.Second

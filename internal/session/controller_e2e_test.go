@@ -9,7 +9,6 @@ import (
 	"go.mau.fi/whatsmeow"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -102,14 +101,12 @@ func startController(ns string) {
 		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	r := &controllers.WhatsAppConnectionReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("whatsapp-operator"), Clock: clock.RealClock{},
+	r := controllers.NewReconciler(mgr, controllers.Options{
 		Session: controllers.SessionConfig{
 			Image: "example.com/whatsapp-operator:test", LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
 		},
 		LogoutTimeout: timeout, CrashBackoff: retryPeriod, MaxConcurrentReconciles: 2,
-	}
+	})
 	mgrCtx, stop := context.WithCancel(ctx)
 	DeferCleanup(stop)
 	Expect(r.SetupWithManager(mgrCtx, mgr)).To(Succeed())

@@ -3,6 +3,8 @@
 // contract between the pod spec the controller renders and the session runtime that reads it.
 package sessionenv
 
+import "time"
+
 const (
 	// ConnectionName is the WhatsAppConnection's name (from the pod's connection label).
 	ConnectionName = "WA_CONNECTION_NAME"
@@ -28,4 +30,15 @@ const (
 	FlagLeaseDuration          = "lease-duration"
 	FlagRenewDeadline          = "renew-deadline"
 	FlagRetryPeriod            = "retry-period"
+)
+
+// Default Lease timings, shared by the session's flags and the manager's --session-* flags.
+// client-go requires RenewDeadline > 1.2 × RetryPeriod, and the leader writes the Lease once per
+// RetryPeriod: 9 s gives 400 writes per idle hour. A session drops WhatsApp RenewDeadline after
+// the start of its last good renewal, 4 s before anyone else may take the Lease; a replacement
+// pod acquires at most LeaseDuration after the last renewal.
+const (
+	DefaultLeaseDuration = 15 * time.Second
+	DefaultRenewDeadline = 11 * time.Second
+	DefaultRetryPeriod   = 9 * time.Second
 )
