@@ -184,6 +184,8 @@ var _ = Describe("status", func() {
 		ns := newNamespace()
 		newConnection(ns, "st")
 		pod := sessionPod(ns, "st")
+		// The pod is created before the pass writes its status.
+		Eventually(phaseOf(ns, "st")).Should(Equal(whatsappv1alpha1.PhasePending))
 
 		stale := pod.DeepCopy()
 		stale.UID = "00000000-0000-0000-0000-000000000000"
