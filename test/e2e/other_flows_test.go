@@ -35,7 +35,9 @@ var _ = Describe("the PhoneCode sample", Ordered, func() {
 
 	AfterAll(func() {
 		mustKubectl("delete", "wac", phoneCodeName, "--ignore-not-found", "--wait=false")
-		Eventually(kubectl).WithArguments("get", "wac,pod,pvc,lease",
+		Eventually(kubectl).WithArguments("get", "wac", phoneCodeName, "--ignore-not-found", "-o", "name").
+			WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(BeEmpty())
+		Eventually(kubectl).WithArguments("get", "pod,pvc,lease,sa,role,rolebinding",
 			"-l="+whatsappv1alpha1.ConnectionLabel+"="+phoneCodeName, "-o", "name").
 			WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(BeEmpty())
 	})
@@ -95,7 +97,10 @@ var _ = Describe("the Postgres sample", Ordered, func() {
 
 	AfterAll(func() {
 		mustKubectl("delete", "wac", postgresName, "--ignore-not-found", "--wait=false")
-		Eventually(kubectl).WithArguments("get", "wac,pod,lease",
+		// The Secret goes last: the deletion may need the store to log out.
+		Eventually(kubectl).WithArguments("get", "wac", postgresName, "--ignore-not-found", "-o", "name").
+			WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(BeEmpty())
+		Eventually(kubectl).WithArguments("get", "pod,lease,sa,role,rolebinding",
 			"-l="+whatsappv1alpha1.ConnectionLabel+"="+postgresName, "-o", "name").
 			WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(BeEmpty())
 		mustKubectl("delete", "secret", postgresSecret, "--ignore-not-found")

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"syscall"
 	"time"
@@ -59,19 +60,18 @@ var _ = Describe("the QR sample through its life", Ordered, func() {
 	})
 
 	It("connects once the phone scans it", func() {
-		Eventually(scanQR(qrName, fakePhone)).WithTimeout(30*time.Second).WithPolling(time.Second).
-			Should(Not(BeEmpty()), "the fake phone scans the QR read with kubectl")
-		var err error
-		jid, err = jsonpath(wacRef, "{.status.connection.jid}")()
-		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			var err error
+			jid, err = scanQR(qrName, fakePhone)()
+			g.Expect(err).NotTo(HaveOccurred(), "the fake phone scans the QR read with kubectl")
+		}).WithTimeout(30 * time.Second).WithPolling(time.Second).Should(Succeed())
+		Expect(jid).To(HavePrefix("15550001111:"))
 		Eventually(func(g Gomega) {
 			out, err := kubectl("get", "wac", qrName)
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(out).To(MatchRegexp(qrName + `\s+Connected\s+\S*15550001111`))
-			jid, err = jsonpath(wacRef, "{.status.connection.jid}")()
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(jid).To(HavePrefix("15550001111:"))
+			g.Expect(out).To(MatchRegexp(qrName + `\s+Connected\s+` + regexp.QuoteMeta(jid)))
 		}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+		Expect(jsonpath(wacRef, "{.status.connection.jid}")()).To(Equal(jid))
 	})
 
 	It("reconnects a killed session process in a new pod without a new QR", func() {
@@ -199,17 +199,17 @@ var _ = Describe("the QR sample through its life", Ordered, func() {
 	It("logs out and removes everything it created on delete", func() {
 		// Pair again first, so that the delete has a device to log out.
 		var newJID string
-		Eventually(scanQR(qrName, fakePhone)).WithTimeout(30 * time.Second).WithPolling(time.Second).
-			Should(Not(BeEmpty()))
+		Eventually(func(g Gomega) {
+			var err error
+			newJID, err = scanQR(qrName, fakePhone)()
+			g.Expect(err).NotTo(HaveOccurred())
+		}).WithTimeout(30 * time.Second).WithPolling(time.Second).Should(Succeed())
+		Expect(newJID).NotTo(Equal(jid), "a new device")
 		Eventually(func(g Gomega) {
 			out, err := kubectl("get", "wac", qrName)
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(out).To(MatchRegexp(qrName + `\s+Connected`))
-			newJID, err = jsonpath(wacRef, "{.status.connection.jid}")()
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(newJID).NotTo(BeEmpty())
+			g.Expect(out).To(MatchRegexp(qrName + `\s+Connected\s+` + regexp.QuoteMeta(newJID)))
 		}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
-		Expect(newJID).NotTo(Equal(jid), "a new device")
 
 		mustKubectl("delete", "wac", qrName, "--wait=false")
 		Eventually(func(g Gomega) {
