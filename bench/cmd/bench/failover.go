@@ -37,7 +37,7 @@ func benchFailover(ctx context.Context, o options, bins *binaries, res *results)
 		return err
 	}
 	trials := o.Sizes.FailoverTrials
-	nameList := names("wac", trials)
+	nameList := names(trials)
 	if err := createAll(ctx, s.cp.c, ns, nameList, nil, nil); err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func benchFailover(ctx context.Context, o options, bins *binaries, res *results)
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			return err
 		}
-		if _, err := s.waitConnected(ctx, ns, name, string(pod.UID), 90*time.Second); err != nil {
+		if err := s.waitConnected(ctx, ns, name, string(pod.UID), 90*time.Second); err != nil {
 			return fmt.Errorf("trial %d: %w", i+1, err)
 		}
 		took = append(took, time.Since(start))

@@ -69,19 +69,19 @@ func (r *results) write(path string) error {
 }
 
 func printTable(w io.Writer, r *results) {
-	fmt.Fprintf(w, "\nwhatsapp-operator benchmarks (%s run, %d CPUs, %s): %s\n\n", r.Mode, r.CPUs, r.Started.Format(time.RFC3339), r.Command)
+	_, _ = fmt.Fprintf(w, "\nwhatsapp-operator benchmarks (%s run, %d CPUs, %s): %s\n\n", r.Mode, r.CPUs, r.Started.Format(time.RFC3339), r.Command)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "figure\tvalue\ttarget\tresult\tdetail")
+	_, _ = fmt.Fprintln(tw, "figure\tvalue\ttarget\tresult\tdetail")
 	for _, f := range r.Figures {
 		res := "ok"
 		if !f.Pass {
 			res = "MISSED"
 		}
-		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\n", f.Name, fmtValue(f.Value), f.Unit, f.Target, res, f.Detail)
+		_, _ = fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\n", f.Name, fmtValue(f.Value), f.Unit, f.Target, res, f.Detail)
 	}
 	_ = tw.Flush()
 	for _, e := range r.Errors {
-		fmt.Fprintln(w, "error:", e)
+		_, _ = fmt.Fprintln(w, "error:", e)
 	}
 }
 

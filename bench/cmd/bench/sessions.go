@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,31 +112,30 @@ func (s *sessionStack) pair(ctx context.Context, ns string, nameList []string, t
 				return err
 			}
 		}
-		_, err := s.waitConnected(ctx, ns, name, "", timeout)
-		return err
+		return s.waitConnected(ctx, ns, name, "", timeout)
 	})
 	return jids, err
 }
 
 // waitConnected waits until the resource's session reports Connected from a pod other than
-// notUID, and returns that pod's UID.
-func (s *sessionStack) waitConnected(ctx context.Context, ns, name, notUID string, timeout time.Duration) (string, error) {
+// notUID.
+func (s *sessionStack) waitConnected(ctx context.Context, ns, name, notUID string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		w, err := s.get(ctx, ns, name)
 		if err == nil && w.Status.Connection != nil && w.Status.Connection.State == whatsappv1alpha1.SessionConnected &&
 			w.Status.Connection.Holder != nil && w.Status.Connection.Holder.UID != notUID {
-			return w.Status.Connection.Holder.UID, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
 			state := "no status"
 			if err == nil && w.Status.Connection != nil {
 				state = string(w.Status.Connection.State) + " " + w.Status.Connection.Message
 			}
-			return "", fmt.Errorf("%s: not connected within %s (%s, phase %s)", name, timeout, state, w.Status.Phase)
+			return fmt.Errorf("%s: not connected within %s (%s, phase %s)", name, timeout, state, w.Status.Phase)
 		}
 		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return "", err
+			return err
 		}
 	}
 }
@@ -164,13 +164,16 @@ func benchSessions(ctx context.Context, o options, bins *binaries, res *results)
 	}
 
 	n := max(o.Sizes.QR, o.Sizes.Idle)
-	nameList := names("wac", n)
+	nameList := names(n)
 	created := map[string]time.Time{}
 	var mu sync.Mutex
 	qrAt := map[string]time.Time{}
 	if err := createAll(ctx, s.cp.c, ns, nameList, created, &mu); err != nil {
 		return err
 	}
+	// Where the time goes: until the controller has created the pod, until the runner has
+	// started its process (Running), and until the session has published a QR.
+	podAt, runningAt := map[string]time.Time{}, map[string]time.Time{}
 	deadline := time.Now().Add(2 * time.Minute)
 	for len(qrAt) < n {
 		var list whatsappv1alpha1.WhatsAppConnectionList
@@ -182,6 +185,19 @@ func benchSessions(ctx context.Context, o options, bins *binaries, res *results)
 				}
 			}
 		}
+		var pods corev1.PodList
+		if err := s.cp.c.List(ctx, &pods, client.InNamespace(ns)); err == nil {
+			now := time.Now()
+			for _, p := range pods.Items {
+				name := strings.TrimSuffix(p.Name, "-session")
+				if _, seen := podAt[name]; !seen {
+					podAt[name] = now
+				}
+				if _, seen := runningAt[name]; !seen && p.Status.Phase == corev1.PodRunning {
+					runningAt[name] = now
+				}
+			}
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d resources showed a QR within 2 minutes", len(qrAt), n)
 		}
@@ -189,21 +205,36 @@ func benchSessions(ctx context.Context, o options, bins *binaries, res *results)
 			return err
 		}
 	}
-	var qr []time.Duration
+	var qr, toPod, toRunning []time.Duration
 	for name, at := range qrAt {
 		qr = append(qr, at.Sub(created[name]))
+		if t, ok := podAt[name]; ok {
+			toPod = append(toPod, t.Sub(created[name]))
+		}
+		if t, ok := runningAt[name]; ok {
+			toRunning = append(toRunning, t.Sub(created[name]))
+		}
 	}
 	p50, p99 := percentile(qr, 50), percentile(qr, 99)
 	res.add(figure{
 		Name: "time to QR", Value: p50.Seconds(), Unit: "s p50", Target: "p50 ≤ 1 s, p99 ≤ 3 s",
-		Pass:   p50 <= time.Second && p99 <= 3*time.Second,
-		Detail: fmt.Sprintf("%d resources at once: p50 %.2f s, p99 %.2f s, max %.2f s", n, p50.Seconds(), p99.Seconds(), percentile(qr, 100).Seconds()),
-		Extra:  map[string]any{"p50Seconds": seconds(p50), "p99Seconds": seconds(p99), "resources": n},
+		Pass: p50 <= time.Second && p99 <= 3*time.Second,
+		Detail: fmt.Sprintf("%d resources at once: p50 %.2f s, p99 %.2f s; p50 until pod created %.2f s, until its process runs %.2f s",
+			n, p50.Seconds(), p99.Seconds(), percentile(toPod, 50).Seconds(), percentile(toRunning, 50).Seconds()),
+		Extra: map[string]any{"p50Seconds": seconds(p50), "p99Seconds": seconds(p99), "resources": n,
+			"podCreatedP50Seconds": seconds(percentile(toPod, 50)), "podRunningP50Seconds": seconds(percentile(toRunning, 50)),
+			"podCreatedP99Seconds": seconds(percentile(toPod, 99)), "podRunningP99Seconds": seconds(percentile(toRunning, 99))},
 	})
 
 	if !o.wants("idle") {
 		return nil
 	}
+	return benchIdle(ctx, o, s, ns, nameList, res)
+}
+
+// benchIdle pairs the first o.Sizes.Idle resources, deletes the others, and measures the idle
+// sessions' memory and API writes.
+func benchIdle(ctx context.Context, o options, s *sessionStack, ns string, nameList []string, res *results) error {
 	res.noteLoad("idle")
 	// Only the idle sessions stay: the others would go on rotating QR codes (and writing).
 	idle := nameList[:o.Sizes.Idle]
@@ -221,23 +252,28 @@ func benchSessions(ctx context.Context, o options, bins *binaries, res *results)
 	}
 
 	var rss []int64
+	var anon, file int64 // of the largest
 	for _, name := range idle {
 		pid, err := s.pidOf(ctx, ns, name)
 		if err != nil {
 			return err
 		}
-		kib, _, err := rssKiB(pid)
+		m, err := procStatus(pid)
 		if err != nil {
 			return err
 		}
-		rss = append(rss, kib)
+		rss = append(rss, m["VmRSS"])
+		if m["VmRSS"] >= slices.Max(rss) {
+			anon, file = m["RssAnon"], m["RssFile"]
+		}
 	}
 	slices.Sort(rss)
 	maxRSS := rss[len(rss)-1]
 	res.add(figure{
 		Name: "session memory", Value: mib(maxRSS), Unit: "MiB RSS (max)", Target: "≤ 25 MiB", Pass: mib(maxRSS) <= 25,
-		Detail: fmt.Sprintf("%d connected idle sessions: median %.1f MiB, max %.1f MiB (VmRSS)", len(rss), mib(rss[len(rss)/2]), mib(maxRSS)),
-		Extra:  map[string]any{"rssKiB": rss},
+		Detail: fmt.Sprintf("%d connected idle sessions: median %.1f MiB, max %.1f MiB (VmRSS; of the max, anonymous %.1f MiB, file-backed %.1f MiB)",
+			len(rss), mib(rss[len(rss)/2]), mib(maxRSS), mib(anon), mib(file)),
+		Extra: map[string]any{"rssKiB": rss, "maxAnonKiB": anon, "maxFileKiB": file},
 	})
 
 	s.proxy.reset()
@@ -273,4 +309,3 @@ func (s *sessionStack) pidOf(ctx context.Context, ns, name string) (int, error) 
 	}
 	return sessionPID(s.bins.session, string(pod.UID))
 }
-

@@ -211,6 +211,13 @@ func startCountingProxy(target *rest.Config) (*countingProxy, error) {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = tr
 	rp.FlushInterval = -1 // watches stream
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		// A watch the client closed ends this way; that is no error of the proxy.
+		if !errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "counting proxy:", r.Method, r.URL.Path, err)
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	}
 	p := &countingProxy{writes: map[string]map[string]int{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -301,10 +308,10 @@ func newConnection(ns, name string) *whatsappv1alpha1.WhatsAppConnection {
 	}
 }
 
-func names(prefix string, n int) []string {
+func names(n int) []string {
 	out := make([]string, n)
 	for i := range out {
-		out[i] = fmt.Sprintf("%s-%04d", prefix, i)
+		out[i] = fmt.Sprintf("wac-%04d", i)
 	}
 	return out
 }
@@ -427,27 +434,31 @@ func sessionPID(sessionBin, podUID string) (int, error) {
 
 // rssKiB reads VmRSS (and VmHWM, the peak) from /proc/<pid>/status.
 func rssKiB(pid int) (rss, hwm int64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	m, err := procStatus(pid)
 	if err != nil {
 		return 0, 0, err
 	}
+	return m["VmRSS"], m["VmHWM"], nil
+}
+
+// procStatus returns the kB fields of /proc/<pid>/status (VmRSS, VmHWM, RssAnon, RssFile …).
+func procStatus(pid int) (map[string]int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int64{}
 	for _, line := range strings.Split(string(data), "\n") {
 		fields := strings.Fields(line)
-		if len(fields) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseInt(fields[1], 10, 64)
-		switch fields[0] {
-		case "VmRSS:":
-			rss = v
-		case "VmHWM:":
-			hwm = v
+		if len(fields) == 3 && fields[2] == "kB" {
+			v, _ := strconv.ParseInt(fields[1], 10, 64)
+			m[strings.TrimSuffix(fields[0], ":")] = v
 		}
 	}
-	if rss == 0 {
-		return 0, 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	if m["VmRSS"] == 0 {
+		return nil, fmt.Errorf("no VmRSS for pid %d", pid)
 	}
-	return rss, hwm, nil
+	return m, nil
 }
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }

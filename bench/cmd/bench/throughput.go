@@ -37,7 +37,7 @@ func benchThroughput(ctx context.Context, o options, _ *binaries, res *results) 
 
 	workers := controllers.DefaultOptions().MaxConcurrentReconciles
 	floorStart := time.Now()
-	if err := floor(ctx, cp.c, "bench-floor", names("wac", n), workers); err != nil {
+	if err := floor(ctx, cp.c, "bench-floor", names(n), workers); err != nil {
 		return fmt.Errorf("floor: %w", err)
 	}
 	floorTime := time.Since(floorStart)
@@ -50,7 +50,7 @@ func benchThroughput(ctx context.Context, o options, _ *binaries, res *results) 
 	}
 	defer func() { _ = mgr.stop() }()
 	start := time.Now()
-	if err := createAll(ctx, cp.c, "bench-throughput", names("wac", n), nil, nil); err != nil {
+	if err := createAll(ctx, cp.c, "bench-throughput", names(n), nil, nil); err != nil {
 		return err
 	}
 	end, err := waitReconciled(ctx, cp.c, "bench-throughput", n, 10*time.Minute)
