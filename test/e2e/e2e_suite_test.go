@@ -112,11 +112,13 @@ var _ = AfterSuite(func() {
 		return
 	}
 	started := descendants(st.cmd.Process.Pid)
+	// Stop first and assert after, so that a failed assertion never leaves the stack running.
+	signalErr := st.cmd.Process.Signal(syscall.SIGTERM)
+	Eventually(st.exited).WithTimeout(60*time.Second).Should(BeClosed(), func() string { return logTail(80) })
+	Expect(signalErr).NotTo(HaveOccurred(), "localdev was still running at the end")
+	Expect(st.exitErr).NotTo(HaveOccurred(), "localdev's exit status after SIGTERM\n%s", logTail(80))
 	Expect(started).To(ContainElements(HaveField("Comm", "kube-apiserver"), HaveField("Comm", "etcd")),
 		"the stack's processes were found, so the check below means something")
-	Expect(st.cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
-	Eventually(st.exited).WithTimeout(60*time.Second).Should(BeClosed(), func() string { return logTail(80) })
-	Expect(st.exitErr).NotTo(HaveOccurred(), "localdev's exit status after SIGTERM\n%s", logTail(80))
 	for _, p := range started {
 		Expect(p.alive()).To(BeFalse(), "process %d (%s) outlived localdev", p.PID, p.Comm)
 	}
