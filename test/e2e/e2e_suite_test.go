@@ -33,6 +33,7 @@ type stack struct {
 	cmd        *exec.Cmd
 	exited     chan struct{}
 	exitErr    error
+	failed     bool // a spec failed: keep tmp for a person to look at
 }
 
 var st stack
@@ -125,10 +126,10 @@ var _ = AfterSuite(func() {
 	Expect(processesMentioning(st.stateDir)).To(BeEmpty(), "no process uses the state directory any more")
 	_, err := kubectl("get", "wac", "--request-timeout=3s")
 	Expect(err).To(HaveOccurred(), "the API server is gone")
-	if !CurrentSpecReport().Failed() {
+	if !st.failed {
 		Expect(os.RemoveAll(st.tmp)).To(Succeed())
 	} else {
-		GinkgoWriter.Printf("e2e state kept in %s\n", st.tmp)
+		AddReportEntry("e2e state kept for inspection", st.tmp, ReportEntryVisibilityAlways)
 	}
 })
 
@@ -137,6 +138,7 @@ var _ = JustAfterEach(func() {
 	if !CurrentSpecReport().Failed() || st.kubeconfig == "" {
 		return
 	}
+	st.failed = true
 	var b strings.Builder
 	for _, args := range [][]string{
 		{"get", "wac,pod,pvc,lease", "-o", "wide"},
