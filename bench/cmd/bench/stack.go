@@ -188,15 +188,15 @@ func startManager(ctx context.Context, cfg *rest.Config, session *controllers.Se
 	return b, nil
 }
 
-// countingProxy sits between the session processes and the API server and counts their
-// writes per impersonated user: the runner's per-pod kubeconfigs impersonate the pod's
-// ServiceAccount, so the user names which session wrote.
+// countingProxy sits between clients and the API server and counts their requests per
+// impersonated user: the runner's per-pod kubeconfigs impersonate the pod's ServiceAccount, so
+// the user names which session made a request.
 type countingProxy struct {
 	srv *http.Server
 	url string
 
 	mu     sync.Mutex
-	writes map[string]map[string]int // user -> "VERB resource" -> count
+	writes map[string]map[string]int // user -> "VERB resource" -> count (reads too)
 }
 
 func startCountingProxy(target *rest.Config) (*countingProxy, error) {
@@ -225,10 +225,7 @@ func startCountingProxy(target *rest.Config) (*countingProxy, error) {
 	}
 	p.url = "http://" + ln.Addr().String()
 	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-			p.count(r)
-		}
+		p.count(r)
 		rp.ServeHTTP(w, r)
 	})}
 	go func() { _ = p.srv.Serve(ln) }()
@@ -238,29 +235,75 @@ func startCountingProxy(target *rest.Config) (*countingProxy, error) {
 func (p *countingProxy) count(r *http.Request) {
 	user := r.Header.Get("Impersonate-User")
 	if user == "" {
-		user = "(runner)"
+		user = "(not impersonated)"
 	}
-	// /apis/coordination.k8s.io/v1/namespaces/ns/leases/name -> leases; .../name/status -> status
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	what := "?"
-	for i := len(parts) - 1; i > 0; i-- {
-		if parts[i-1] == "namespaces" {
-			break
-		}
-		if i >= 2 && parts[i-2] == "namespaces" {
-			what = parts[i]
-			if last := parts[len(parts)-1]; last == "status" {
-				what += "/status"
-			}
-			break
-		}
-	}
+	what := classify(r)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.writes[user] == nil {
 		p.writes[user] = map[string]int{}
 	}
-	p.writes[user][r.Method+" "+what]++
+	p.writes[user][what]++
+}
+
+// classify names a request "VERB resource[/subresource]", with GET split into GET (one
+// object), LIST and WATCH, as the API server's own request metrics do.
+func classify(r *http.Request) string {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	var tail []string
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		tail = parts[2:]
+	case len(parts) >= 3 && parts[0] == "apis":
+		tail = parts[3:]
+	default:
+		return r.Method + " " + r.URL.Path
+	}
+	if len(tail) >= 3 && tail[0] == "namespaces" {
+		tail = tail[2:]
+	}
+	res := "?"
+	if len(tail) > 0 {
+		res = tail[0]
+	}
+	if len(tail) > 2 {
+		res += "/" + tail[2]
+	}
+	verb := r.Method
+	if verb == http.MethodGet {
+		switch {
+		case r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1":
+			verb = "WATCH"
+		case len(tail) <= 1:
+			verb = "LIST"
+		}
+	}
+	return verb + " " + res
+}
+
+func isWrite(what string) bool {
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if strings.HasPrefix(what, m+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// totals sums a snapshot over users: writes, reads, and the count of each kind.
+func totals(snap map[string]map[string]int) (writes, reads int, byKind map[string]int) {
+	byKind = map[string]int{}
+	for _, m := range snap {
+		for k, v := range m {
+			byKind[k] += v
+			if isWrite(k) {
+				writes += v
+			} else if !strings.HasPrefix(k, "WATCH ") {
+				reads += v
+			}
+		}
+	}
+	return writes, reads, byKind
 }
 
 func (p *countingProxy) reset() {
@@ -441,11 +484,16 @@ func rssKiB(pid int) (rss, hwm int64, err error) {
 	return m["VmRSS"], m["VmHWM"], nil
 }
 
-// procStatus returns the kB fields of /proc/<pid>/status (VmRSS, VmHWM, RssAnon, RssFile …).
+// procStatus returns the kB fields of /proc/<pid>/status (VmRSS, VmHWM, RssAnon, RssFile …)
+// and of /proc/<pid>/smaps_rollup (Pss, Pss_Anon, Pss_File …), which tells how much of the RSS
+// is the binary's pages that every session on the machine shares.
 func procStatus(pid int) (map[string]int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return nil, err
+	}
+	if rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
+		data = append(append(data, '\n'), rollup...)
 	}
 	m := map[string]int64{}
 	for _, line := range strings.Split(string(data), "\n") {

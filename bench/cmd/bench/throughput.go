@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
+	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -10,6 +12,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,22 +38,37 @@ func benchThroughput(ctx context.Context, o options, _ *binaries, res *results) 
 		}
 	}
 
+	// Floor and controller both reach the API server through the counting proxy, so that both
+	// pay its cost and the run tells how many requests each needed per resource.
+	proxy, err := startCountingProxy(cp.cfg)
+	if err != nil {
+		return err
+	}
+	defer proxy.close()
+	viaProxy := &rest.Config{Host: proxy.url, QPS: clientQPS, Burst: clientBurst}
+	pc, err := client.New(viaProxy, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+
 	workers := controllers.DefaultOptions().MaxConcurrentReconciles
 	floorStart := time.Now()
-	if err := floor(ctx, cp.c, "bench-floor", names(n), workers); err != nil {
+	if err := floor(ctx, pc, "bench-floor", names(n), workers); err != nil {
 		return fmt.Errorf("floor: %w", err)
 	}
 	floorTime := time.Since(floorStart)
+	floorWrites, floorReads, _ := totals(proxy.snapshot())
 
 	// The cache is limited to the measured namespace: the floor's objects would otherwise be
 	// reconciled too (and refused as not owned).
-	mgr, err := startManager(ctx, cp.cfg, nil, "bench-throughput")
+	mgr, err := startManager(ctx, viaProxy, nil, "bench-throughput")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = mgr.stop() }()
+	proxy.reset()
 	start := time.Now()
-	if err := createAll(ctx, cp.c, "bench-throughput", names(n), nil, nil); err != nil {
+	if err := createAll(ctx, pc, "bench-throughput", names(n), nil, nil); err != nil {
 		return err
 	}
 	end, err := waitReconciled(ctx, cp.c, "bench-throughput", n, 10*time.Minute)
@@ -58,12 +76,21 @@ func benchThroughput(ctx context.Context, o options, _ *binaries, res *results) 
 		return err
 	}
 	ctrlTime := end.Sub(start)
+	ctrlWrites, ctrlReads, byKind := totals(proxy.snapshot())
 	ratio := ctrlTime.Seconds() / floorTime.Seconds()
+	perResource := map[string]float64{}
+	for k, v := range byKind {
+		if !strings.HasPrefix(k, "WATCH ") {
+			perResource[k] = math.Round(float64(v)/float64(n)*100) / 100
+		}
+	}
 	res.add(figure{
 		Name: "reconcile throughput", Value: ratio, Unit: "× floor", Target: "≤ 1.3× floor", Pass: ratio <= 1.3,
-		Detail: fmt.Sprintf("%d resources: controller %.1f s (%.0f/s), floor %.1f s (%.0f/s, %d workers)",
-			n, ctrlTime.Seconds(), float64(n)/ctrlTime.Seconds(), floorTime.Seconds(), float64(n)/floorTime.Seconds(), workers),
-		Extra: map[string]any{"controllerSeconds": seconds(ctrlTime), "floorSeconds": seconds(floorTime), "resources": n, "workers": workers},
+		Detail: fmt.Sprintf("%d resources: controller %.1f s (%.0f/s, %.1f writes + %.1f reads per resource), floor %.1f s (%.0f/s, %d workers, %.1f writes + %.1f reads)",
+			n, ctrlTime.Seconds(), float64(n)/ctrlTime.Seconds(), float64(ctrlWrites)/float64(n), float64(ctrlReads)/float64(n),
+			floorTime.Seconds(), float64(n)/floorTime.Seconds(), workers, float64(floorWrites)/float64(n), float64(floorReads)/float64(n)),
+		Extra: map[string]any{"controllerSeconds": seconds(ctrlTime), "floorSeconds": seconds(floorTime), "resources": n, "workers": workers,
+			"controllerRequestsPerResource": perResource},
 	})
 	return nil
 }
