@@ -235,7 +235,28 @@ func (run *podRun) supervise(ctx context.Context) {
 	stopProbes()
 	wg.Wait()
 	run.exitedAll()
-	run.writeStatusLogged(ctx)
+	run.writeFinalStatus(ctx)
+}
+
+// writeFinalStatus reports the end of the run and, unlike the other writes, keeps trying until
+// the API server takes it: nothing later would report it, and a pod left Running with no
+// process (its exit fell into an API server outage) would stall its controller for good. A
+// kubelet resyncs pod status for the same reason.
+func (run *podRun) writeFinalStatus(ctx context.Context) {
+	delay := 200 * time.Millisecond
+	for {
+		err := run.writeStatus(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		run.log.Error(err, "cannot report the pod's end; retrying", "after", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }
 
 // exitedAll marks the end of the run's last process and frees what it held.
