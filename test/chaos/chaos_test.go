@@ -314,6 +314,9 @@ func (h *harness) runWave(n int, w []*fault) bool {
 	parts := make([]string, len(w))
 	for i, f := range w {
 		parts[i] = fmt.Sprintf("%s → %s", f, f.failover.Round(time.Millisecond))
+		if f.kind == restartAPIServer {
+			parts[i] += " (" + h.s.lastAPIRestart + ")"
+		}
 	}
 	t.Logf("wave %d: %s", n, strings.Join(parts, ", "))
 	h.checkInvariants(n, w, before)

@@ -80,6 +80,9 @@ type stack struct {
 	runnerDone chan error
 	stopWatch  context.CancelFunc
 	apiKills   int // restarts where kube-apiserver had to be killed
+	// lastAPIRestart splits the last API server restart into its stop and start, the part of
+	// its failover that is not the operator's.
+	lastAPIRestart string
 }
 
 func startStack(t *testing.T, dir string) *stack {
@@ -274,6 +277,7 @@ func (s *stack) stopManager() error {
 // etcd, certificates and client CA.
 func (s *stack) restartAPIServer() error {
 	api := s.env.ControlPlane.GetAPIServer()
+	stopping := time.Now()
 	if err := api.Stop(); err != nil {
 		// envtest has sent SIGKILL after StopTimeout: a harder crash, but still the fault
 		// intended. Anything else means the process may be alive.
@@ -299,9 +303,11 @@ func (s *stack) restartAPIServer() error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	before := s.cfg.Host
+	starting := time.Now()
 	if err := api.Start(); err != nil {
 		return fmt.Errorf("starting kube-apiserver: %w", err)
 	}
+	s.lastAPIRestart = fmt.Sprintf("stop %s, start %s", starting.Sub(stopping).Round(time.Millisecond), time.Since(starting).Round(time.Millisecond))
 	if after := api.SecureServing.URL("https", "").String(); after != before && after+"/" != before && after != before+"/" {
 		return fmt.Errorf("kube-apiserver came back on %s, not %s", after, before)
 	}
