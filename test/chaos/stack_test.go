@@ -125,6 +125,9 @@ func startStack(t *testing.T, dir string) *stack {
 		CRDDirectoryPaths:     []string{filepath.Join(moduleRoot, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		UseExistingCluster:    ptr.To(false),
+		// kube-apiserver's graceful shutdown outlasts envtest's 20 s default with watches open;
+		// a restart fault should not take that long, and a SIGKILL after 5 s is a fault too.
+		ControlPlaneStopTimeout: 5 * time.Second,
 	}
 	api := s.env.ControlPlane.GetAPIServer()
 	// A CertDir of our own survives Stop, so a restarted API server serves the same
@@ -135,9 +138,6 @@ func startStack(t *testing.T, dir string) *stack {
 		t.Fatal(err)
 	}
 	api.Out, api.Err = logFile, logFile
-	// kube-apiserver's graceful shutdown can outlast envtest's 20 s default with watches open;
-	// a restart fault should not take that long, and a SIGKILL after 5 s is a fault too.
-	api.StopTimeout = 5 * time.Second
 	// No kube-controller-manager removes the pvc-protection finalizer (as in cmd/localdev).
 	api.Configure().Append("disable-admission-plugins", "StorageObjectInUseProtection")
 	s.cfg, err = s.env.Start()
