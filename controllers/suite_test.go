@@ -87,6 +87,7 @@ func startManager(ctx context.Context) {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		Cache:                  CacheOptions(),
 		// Several managers run in one test process; each registers the same controller name.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})

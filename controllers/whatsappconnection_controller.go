@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -85,6 +86,13 @@ func NewReconciler(mgr ctrl.Manager, o Options) *WhatsAppConnectionReconciler {
 	}
 }
 
+// CacheOptions are the cache settings the reconciler is built for. It never reads
+// managedFields, and server-side apply makes them a large part of every cached object (the
+// WhatsAppConnection carries two managers' status fields), so the cache drops them.
+func CacheOptions() cache.Options {
+	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+}
+
 // SessionConfig is the manager-wide configuration of session pods.
 type SessionConfig struct {
 	// Image of the session container when the resource does not set one.
@@ -118,8 +126,11 @@ func (r *WhatsAppConnectionReconciler) Reconcile(ctx context.Context, req ctrl.R
 		return r.reconcileDelete(ctx, wac)
 	}
 	if controllerutil.AddFinalizer(wac, finalizer) {
-		// The update event brings the resource back with the finalizer in place.
-		return ctrl.Result{}, r.Update(ctx, wac)
+		// The update returns the stored object, so the pass goes on with it rather than waiting
+		// for a second trip through the queue.
+		if err := r.Update(ctx, wac); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	pass := newPass(wac)
@@ -190,6 +201,11 @@ func (r *WhatsAppConnectionReconciler) currentPod(ctx context.Context, p *pass) 
 
 // stop ends a pass with no requeue: a watch brings the resource back when something changes.
 func stop() (*ctrl.Result, error) { return &ctrl.Result{}, nil }
+
+// cacheLag is how soon a pass looks again after the API server said an object exists that the
+// cache has not shown yet. The object's own create event is not relied on: creates of objects the
+// controller owns are filtered out (see ownCreate).
+const cacheLag = time.Second
 
 // stopFor ends a pass and looks again after d.
 func stopFor(d time.Duration) (*ctrl.Result, error) { return &ctrl.Result{RequeueAfter: d}, nil }

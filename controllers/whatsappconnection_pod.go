@@ -84,8 +84,8 @@ func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (
 	}
 	if err := r.Create(ctx, desired); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			// The cache is behind: the pod exists. Its watch event brings us back.
-			return stop()
+			// The cache is behind: the pod exists.
+			return stopFor(cacheLag)
 		}
 		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
 			// Admission refused the pod (an unknown priority class, a quota, a policy). Say so, and

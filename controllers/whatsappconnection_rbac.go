@@ -89,7 +89,7 @@ func (r *WhatsAppConnectionReconciler) createIfMissing(ctx context.Context, wac 
 	}
 	if err := r.Create(ctx, desired); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return stop() // the cache is behind; the object's watch event brings us back
+			return stopFor(cacheLag) // the cache is behind
 		}
 		return nil, err
 	}

@@ -3,10 +3,12 @@ package controllers
 import (
 	"context"
 	"reflect"
+	"strings"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -64,12 +66,13 @@ func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr
 		Named("whatsappconnection").
 		For(&whatsappv1alpha1.WhatsAppConnection{}, builder.WithPredicates(worthAPass{})).
 		Watches(&whatsappv1alpha1.WhatsAppConnection{}, handler.EnqueueRequestsFromMapFunc(r.mapRivals)).
-		Watches(&corev1.Pod{}, bySession, builder.WithPredicates(podLifecycleChanged{})).
-		Watches(&coordinationv1.Lease{}, bySession, builder.WithPredicates(leaseHolderChanged{})).
-		Watches(&corev1.ServiceAccount{}, bySession).
-		Watches(&rbacv1.Role{}, bySession).
-		Watches(&rbacv1.RoleBinding{}, bySession).
-		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(mapByName(storeSuffix))).
+		Watches(&corev1.Pod{}, bySession, builder.WithPredicates(notOwnCreate{}, podLifecycleChanged{})).
+		Watches(&coordinationv1.Lease{}, bySession, builder.WithPredicates(notOwnCreate{}, leaseHolderChanged{})).
+		Watches(&corev1.ServiceAccount{}, bySession, builder.WithPredicates(notOwnCreate{}, ownershipChanged{})).
+		Watches(&rbacv1.Role{}, bySession, builder.WithPredicates(notOwnCreate{})).
+		Watches(&rbacv1.RoleBinding{}, bySession, builder.WithPredicates(notOwnCreate{})).
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(mapByName(storeSuffix)),
+			builder.WithPredicates(notOwnCreate{}, ownershipChanged{})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapSecret), builder.OnlyMetadata).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Complete(r)
@@ -170,4 +173,27 @@ func (podLifecycleChanged) Update(e event.UpdateEvent) bool {
 		!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
 		!reflect.DeepEqual(o.OwnerReferences, n.OwnerReferences) ||
 		o.Annotations[podSpecHashAnnotation] != n.Annotations[podSpecHashAnnotation]
+}
+
+// notOwnCreate drops the create event of an object a WhatsAppConnection controls: the controller
+// made it in the pass that is running, so the event would only cause a pass with nothing to do.
+// Creates of foreign objects (a ResourceNotOwned blocker) still pass.
+type notOwnCreate struct {
+	predicate.Funcs
+}
+
+func (notOwnCreate) Create(e event.CreateEvent) bool {
+	ref := metav1.GetControllerOf(e.Object)
+	return ref == nil || ref.Kind != "WhatsAppConnection" || !strings.HasPrefix(ref.APIVersion, whatsappv1alpha1.GroupVersion.Group+"/")
+}
+
+// ownershipChanged lets through updates that change whether the controller may act on the
+// object (its owner or its deletion), not status churn such as a claim being bound.
+type ownershipChanged struct {
+	predicate.Funcs
+}
+
+func (ownershipChanged) Update(e event.UpdateEvent) bool {
+	return !reflect.DeepEqual(e.ObjectOld.GetOwnerReferences(), e.ObjectNew.GetOwnerReferences()) ||
+		!e.ObjectOld.GetDeletionTimestamp().Equal(e.ObjectNew.GetDeletionTimestamp())
 }

@@ -27,6 +27,7 @@ func newManager(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
 	utilruntime.Must(whatsappv1alpha1.AddToScheme(scheme))
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
+		Cache:                  controllers.CacheOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})

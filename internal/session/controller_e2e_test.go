@@ -97,7 +97,7 @@ func startController(ns string) {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Cache:                  watchOnly(ns),
 		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
@@ -114,6 +114,12 @@ func startController(ns string) {
 		defer GinkgoRecover()
 		Expect(mgr.Start(mgrCtx)).To(Succeed())
 	}()
+}
+
+func watchOnly(ns string) cache.Options {
+	o := controllers.CacheOptions()
+	o.DefaultNamespaces = map[string]cache.Config{ns: {}}
+	return o
 }
 
 func ptrTo[T any](v T) *T { return &v }
