@@ -95,6 +95,7 @@ func startManager(ctx context.Context) {
 	r := NewReconciler(mgr, Options{
 		Session: SessionConfig{
 			Image:         "example.com/whatsapp-operator:test",
+			Resources:     DefaultOptions().Session.Resources,
 			LeaseDuration: testLeaseDuration,
 			RenewDeadline: 2 * time.Second,
 			RetryPeriod:   time.Second,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
@@ -60,6 +61,12 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Session: SessionConfig{
+			// Measured (docs/benchmarks.md): a connected idle session's RSS is ~46 MiB, most of
+			// it the static binary's file-backed pages.
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+			},
 			LeaseDuration: sessionenv.DefaultLeaseDuration,
 			RenewDeadline: sessionenv.DefaultRenewDeadline,
 			RetryPeriod:   sessionenv.DefaultRetryPeriod,
@@ -97,6 +104,8 @@ func CacheOptions() cache.Options {
 type SessionConfig struct {
 	// Image of the session container when the resource does not set one.
 	Image string
+	// Resources of the session container when the resource does not set spec.session.resources.
+	Resources corev1.ResourceRequirements
 	// LeaseDuration, RenewDeadline and RetryPeriod are the session's leader-election timings.
 	LeaseDuration time.Duration
 	RenewDeadline time.Duration

@@ -50,6 +50,7 @@ var _ = Describe("WhatsAppConnection session objects", func() {
 		c := pod.Spec.Containers[0]
 		Expect(c.Image).To(Equal("example.com/whatsapp-operator:test"))
 		Expect(c.Command).To(Equal([]string{"/session"}))
+		Expect(c.Resources).To(Equal(DefaultOptions().Session.Resources), "the manager's default session resources")
 		Expect(*c.SecurityContext.AllowPrivilegeEscalation).To(BeFalse())
 		Expect(*c.SecurityContext.ReadOnlyRootFilesystem).To(BeTrue())
 		Expect(c.SecurityContext.Capabilities.Drop).To(ConsistOf(corev1.Capability("ALL")))

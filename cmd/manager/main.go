@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -58,6 +59,13 @@ func main() {
 		"How long a session keeps trying to renew its Lease before it drops its WhatsApp connection.")
 	flag.DurationVar(&session.RetryPeriod, "session-retry-period", defaults.Session.RetryPeriod,
 		"How often a session renews its Lease (one API write each).")
+	session.Resources = defaults.Session.Resources
+	flag.Var(quantityFlag{session.Resources.Requests, corev1.ResourceCPU}, "session-cpu-request",
+		"CPU request of session pods that do not set spec.session.resources.")
+	flag.Var(quantityFlag{session.Resources.Requests, corev1.ResourceMemory}, "session-memory-request",
+		"Memory request of session pods that do not set spec.session.resources.")
+	flag.Var(quantityFlag{session.Resources.Limits, corev1.ResourceMemory}, "session-memory-limit",
+		"Memory limit of session pods that do not set spec.session.resources.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -142,4 +150,27 @@ func ownImage(ctx context.Context, reader client.Reader) string {
 		return defaultSessionImage
 	}
 	return pod.Spec.Containers[0].Image
+}
+
+// quantityFlag sets one entry of a ResourceList from a flag such as --session-memory-limit=256Mi.
+type quantityFlag struct {
+	list corev1.ResourceList
+	name corev1.ResourceName
+}
+
+func (f quantityFlag) String() string {
+	if f.list == nil {
+		return ""
+	}
+	q := f.list[f.name]
+	return q.String()
+}
+
+func (f quantityFlag) Set(v string) error {
+	q, err := resource.ParseQuantity(v)
+	if err != nil {
+		return err
+	}
+	f.list[f.name] = q
+	return nil
 }
