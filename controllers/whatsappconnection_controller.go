@@ -96,8 +96,23 @@ func NewReconciler(mgr ctrl.Manager, o Options) *WhatsAppConnectionReconciler {
 // CacheOptions are the cache settings the reconciler is built for. It never reads
 // managedFields, and server-side apply makes them a large part of every cached object (the
 // WhatsAppConnection carries two managers' status fields), so the cache drops them.
+//
+// Pods are the largest objects cached, and the controller reads only their metadata and status
+// (phase, exit codes): it never reads a pod's spec back, it compares the spec hash annotation.
+// So the cached pods carry no spec.
 func CacheOptions() cache.Options {
-	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	stripManagedFields := cache.TransformStripManagedFields()
+	return cache.Options{
+		DefaultTransform: stripManagedFields,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}: {Transform: func(obj any) (any, error) {
+				if pod, ok := obj.(*corev1.Pod); ok {
+					pod.Spec = corev1.PodSpec{}
+				}
+				return stripManagedFields(obj)
+			}},
+		},
+	}
 }
 
 // SessionConfig is the manager-wide configuration of session pods.

@@ -122,7 +122,7 @@ func (r *WhatsAppConnectionReconciler) mapSecret(ctx context.Context, obj client
 }
 
 // worthAPass lets through the changes to a WhatsAppConnection the controller acts on: spec,
-// annotations, deletion, finalizers and what the session reports. The controller's own status
+// annotations, deletion and what the session reports. The controller's own status
 // writes are not among them, so writing status does not cause another pass.
 type worthAPass struct {
 	predicate.Funcs
@@ -134,9 +134,9 @@ func (worthAPass) Update(e event.UpdateEvent) bool {
 	if !ok1 || !ok2 {
 		return true
 	}
+	// Not finalizers: the controller adds its own in the pass that runs, and removes it last.
 	return o.Generation != n.Generation ||
 		!reflect.DeepEqual(o.Annotations, n.Annotations) ||
-		!reflect.DeepEqual(o.Finalizers, n.Finalizers) ||
 		!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
 		!reflect.DeepEqual(o.Status.Connection, n.Status.Connection)
 }
