@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
@@ -89,8 +90,23 @@ func (l *fencedLock) Create(ctx context.Context, ler resourcelock.LeaderElection
 	return l.write(ler, func() error { return l.Interface.Create(ctx, ler) })
 }
 
+// Update retries once, at once, a conflicting write of a record this session already holds.
+// The elector that waited for the Lease can land one last renewal while it is cancelled, after
+// the holding elector read the Lease; without the retry the holder would wait a whole
+// RetryPeriod (9 s) for its first renewal. A conflict over a record someone else holds is
+// returned as is: that is the elector's optimistic lock working.
 func (l *fencedLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
-	return l.write(ler, func() error { return l.Interface.Update(ctx, ler) })
+	return l.write(ler, func() error {
+		err := l.Interface.Update(ctx, ler)
+		if !apierrors.IsConflict(err) || ler.HolderIdentity != l.Identity() {
+			return err
+		}
+		current, _, getErr := l.Get(ctx) // also refreshes the lock's resourceVersion
+		if getErr != nil || current.HolderIdentity != l.Identity() {
+			return err
+		}
+		return l.Interface.Update(ctx, ler)
+	})
 }
 
 func (l *fencedLock) write(ler resourcelock.LeaderElectionRecord, do func() error) error {
