@@ -6,7 +6,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"go.mau.fi/whatsmeow"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -18,7 +17,6 @@ import (
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/controllers"
 	"github.com/waoperator/whatsapp-operator/internal/session"
-	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
 )
 
 // The controller and the session together: the controller creates the Lease, RBAC and pod; a
@@ -71,15 +69,7 @@ var _ = Describe("controller and session end to end", func() {
 		Expect(c.get().Status.Account).To(Equal(jid.String()))
 
 		By("a rogue client with a copy of the store: Conflict/StreamReplaced, and no further logins")
-		rogueStore, err := whatsapp.OpenStore(ctx, session.StoreConfig{Type: "sqlite", SQLitePath: c.storePath}, nil)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(rogueStore.Close)
-		dev, err := rogueStore.GetFirstDevice(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		rogue := whatsmeow.NewClient(dev, nil)
-		Expect(srv.ConfigureClient(rogue)).To(Succeed())
-		Expect(rogue.Connect()).To(Succeed())
-		DeferCleanup(rogue.Disconnect)
+		connectRogue(c)
 
 		Eventually(phase, timeout, poll).Should(Equal(whatsappv1alpha1.PhaseConflict))
 		Expect(cond(whatsappv1alpha1.ConditionConflict)()).To(HaveField("Reason", whatsappv1alpha1.ReasonStreamReplaced))

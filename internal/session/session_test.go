@@ -49,6 +49,21 @@ func pair(c *connection, s *runningSession) types.JID {
 	return jid
 }
 
+// connectRogue logs in a second client with a copy of c's device store: the seed's "two
+// instances with the same session files".
+func connectRogue(c *connection) {
+	GinkgoHelper()
+	rogueStore, err := whatsapp.OpenStore(ctx, session.StoreConfig{Type: "sqlite", SQLitePath: c.storePath}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(rogueStore.Close)
+	dev, err := rogueStore.GetFirstDevice(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	rogue := whatsmeow.NewClient(dev, nil)
+	Expect(srv.ConfigureClient(rogue)).To(Succeed())
+	Expect(rogue.Connect()).To(Succeed())
+	DeferCleanup(rogue.Disconnect)
+}
+
 var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 	It("publishes rotating QR codes, connects on a scan, writes nothing while idle, and logs back in after a restart without a QR", func() {
 		c := newConnection()
@@ -107,15 +122,7 @@ var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 		s := c.start("wac-session", session.StoreConfig{})
 		jid := pair(c, s)
 
-		rogueStore, err := whatsapp.OpenStore(ctx, session.StoreConfig{Type: "sqlite", SQLitePath: c.storePath}, nil)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(rogueStore.Close)
-		dev, err := rogueStore.GetFirstDevice(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		rogue := whatsmeow.NewClient(dev, nil)
-		Expect(srv.ConfigureClient(rogue)).To(Succeed())
-		Expect(rogue.Connect()).To(Succeed())
-		DeferCleanup(rogue.Disconnect)
+		connectRogue(c)
 
 		Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionReplaced))
 		logins := srv.Device(jid).Stats().Logins
