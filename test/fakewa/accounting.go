@@ -172,11 +172,17 @@ func (d *Device) statsLocked() DeviceStats {
 // WaitStats blocks until cond holds for the device's stats or ctx ends, and
 // returns the last snapshot it saw.
 func (d *Device) WaitStats(ctx context.Context, cond func(DeviceStats) bool) (DeviceStats, error) {
+	return waitUntil(ctx, d.srv, d.statsLocked, cond)
+}
+
+// waitUntil takes a snapshot with read under the server lock after every change the server
+// announces, until cond holds for it or ctx ends; it returns the last snapshot.
+func waitUntil[T any](ctx context.Context, s *Server, read func() T, cond func(T) bool) (T, error) {
 	for {
-		d.srv.mu.Lock()
-		st := d.statsLocked()
-		changed := d.srv.changed
-		d.srv.mu.Unlock()
+		s.mu.Lock()
+		st := read()
+		changed := s.changed
+		s.mu.Unlock()
 		if cond(st) {
 			return st, nil
 		}
@@ -221,20 +227,7 @@ func (s *Server) statsLocked() ServerStats {
 
 // WaitServerStats blocks until cond holds for the server totals or ctx ends.
 func (s *Server) WaitServerStats(ctx context.Context, cond func(ServerStats) bool) (ServerStats, error) {
-	for {
-		s.mu.Lock()
-		st := s.statsLocked()
-		changed := s.changed
-		s.mu.Unlock()
-		if cond(st) {
-			return st, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return st, ctx.Err()
-		}
-	}
+	return waitUntil(ctx, s, s.statsLocked, cond)
 }
 
 // Devices lists every device the server knows, without timelines.
