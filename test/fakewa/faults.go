@@ -97,19 +97,32 @@ func (s *Server) endAllLiveLocked(dev *deviceRecord, reason string) []*conn {
 	return out
 }
 
+// endLive ends the device's live connections (recording reason) and runs also on its record,
+// both under the server lock, and returns the connections for the caller to say goodbye on
+// outside the lock.
+func (d *Device) endLive(reason string, also func(*deviceRecord)) ([]*conn, error) {
+	s := d.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dev := s.devices[d.jid]
+	if dev == nil {
+		return nil, ErrUnknownDevice
+	}
+	conns := s.endAllLiveLocked(dev, reason)
+	if also != nil {
+		also(dev)
+	}
+	return conns, nil
+}
+
 // SendStreamError sends <stream:error code=CODE/> to the device's live
 // connections and closes them, returning how many it hit. With 503 (and
 // other codes whatsmeow does not treat as terminal) the client reconnects.
 func (d *Device) SendStreamError(code int) (int, error) {
-	s := d.srv
-	s.mu.Lock()
-	dev := s.devices[d.jid]
-	if dev == nil {
-		s.mu.Unlock()
-		return 0, ErrUnknownDevice
+	conns, err := d.endLive("stream-error-"+strconv.Itoa(code), nil)
+	if err != nil {
+		return 0, err
 	}
-	conns := s.endAllLiveLocked(dev, "stream-error-"+strconv.Itoa(code))
-	s.mu.Unlock()
 	for _, c := range conns {
 		c.log.Info("sending stream error on request", "code", code)
 		c.endWith(waBinary.Node{Tag: "stream:error", Attrs: waBinary.Attrs{"code": strconv.Itoa(code)}})
@@ -121,15 +134,10 @@ func (d *Device) SendStreamError(code int) (int, error) {
 // sockets without any TLS, websocket or stream goodbye, as a network failure
 // would. whatsmeow reconnects on its own.
 func (d *Device) DropConnections() (int, error) {
-	s := d.srv
-	s.mu.Lock()
-	dev := s.devices[d.jid]
-	if dev == nil {
-		s.mu.Unlock()
-		return 0, ErrUnknownDevice
+	conns, err := d.endLive(ReasonTCPDrop, nil)
+	if err != nil {
+		return 0, err
 	}
-	conns := s.endAllLiveLocked(dev, ReasonTCPDrop)
-	s.mu.Unlock()
 	for _, c := range conns {
 		c.log.Info("dropping TCP connection on request")
 		c.dropTCP()
@@ -143,18 +151,15 @@ func (d *Device) DropConnections() (int, error) {
 // are refused with 401.
 func (d *Device) Remove() error {
 	s := d.srv
-	s.mu.Lock()
-	dev := s.devices[d.jid]
-	if dev == nil {
-		s.mu.Unlock()
-		return ErrUnknownDevice
+	conns, err := d.endLive(ReasonDeviceRemoved, func(dev *deviceRecord) {
+		if !dev.removed {
+			dev.removed = true
+			s.record(&dev.ledger, Event{Kind: EventRemoved, Device: dev.jid.String(), Reason: "phone"})
+		}
+	})
+	if err != nil {
+		return err
 	}
-	conns := s.endAllLiveLocked(dev, ReasonDeviceRemoved)
-	if !dev.removed {
-		dev.removed = true
-		s.record(&dev.ledger, Event{Kind: EventRemoved, Device: dev.jid.String(), Reason: "phone"})
-	}
-	s.mu.Unlock()
 	for _, c := range conns {
 		c.log.Info("device removed, sending 401 device_removed")
 		c.endWith(waBinary.Node{
