@@ -130,18 +130,13 @@ func (r *WhatsAppConnectionReconciler) checkOwnership(ctx context.Context, p *pa
 // checkDuplicates halts the younger of two resources that claim the same phone number or the
 // same device (the older one, by creation time and then name, keeps its session).
 func (r *WhatsAppConnectionReconciler) checkDuplicates(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	claims := []struct {
-		index, value, reason, what string
-	}{
-		{indexPhoneNumber, p.wac.Spec.Pairing.PhoneNumber, whatsappv1alpha1.ReasonDuplicatePhoneNumber, "phone number"},
-		{indexDeviceJID, deviceJID(p.wac), whatsappv1alpha1.ReasonDuplicateDevice, "device"},
-	}
 	for _, c := range claims {
-		if c.value == "" {
+		value := c.value(p.wac)
+		if value == "" {
 			continue
 		}
 		others := &whatsappv1alpha1.WhatsAppConnectionList{}
-		if err := r.List(ctx, others, client.MatchingFields{c.index: c.value}); err != nil {
+		if err := r.List(ctx, others, client.MatchingFields{c.index: value}); err != nil {
 			return nil, err
 		}
 		for i := range others.Items {
@@ -151,7 +146,7 @@ func (r *WhatsAppConnectionReconciler) checkDuplicates(ctx context.Context, p *p
 			}
 			p.conflict = &verdict{c.reason, fmt.Sprintf(
 				"%s %s is already claimed by the older WhatsAppConnection %s/%s; this one does not run a session while that one exists",
-				c.what, c.value, other.Namespace, other.Name)}
+				c.what, value, other.Namespace, other.Name)}
 			if p.pod != nil && p.pod.DeletionTimestamp.IsZero() {
 				return r.deletePodAndWait(ctx, p, "SessionStopped", "stopping the session: "+p.conflict.message)
 			}

@@ -36,21 +36,36 @@ func deviceJID(wac *whatsappv1alpha1.WhatsAppConnection) string {
 	return wac.Status.Connection.JID
 }
 
+func secretName(wac *whatsappv1alpha1.WhatsAppConnection) string {
+	if wac.Spec.Store.Postgres == nil {
+		return ""
+	}
+	return wac.Spec.Store.Postgres.SecretRef.Name
+}
+
+// claim is something two resources may not share: of two claimants the younger halts
+// (checkDuplicates), and a change to either wakes the other (mapRivals).
+type claim struct {
+	index, reason, what string
+	value               func(*whatsappv1alpha1.WhatsAppConnection) string
+}
+
+var claims = []claim{
+	{indexPhoneNumber, whatsappv1alpha1.ReasonDuplicatePhoneNumber, "phone number",
+		func(w *whatsappv1alpha1.WhatsAppConnection) string { return w.Spec.Pairing.PhoneNumber }},
+	{indexDeviceJID, whatsappv1alpha1.ReasonDuplicateDevice, "device", deviceJID},
+}
+
 // SetupWithManager registers the indexes and the watches. Objects are mapped to a resource by
 // name, not by owner: an object that blocks a resource (ResourceNotOwned) has no owner
 // reference, and its deletion must still wake the resource up.
 func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	indexer := mgr.GetFieldIndexer()
-	for field, extract := range map[string]func(*whatsappv1alpha1.WhatsAppConnection) string{
-		indexPhoneNumber: func(w *whatsappv1alpha1.WhatsAppConnection) string { return w.Spec.Pairing.PhoneNumber },
-		indexDeviceJID:   deviceJID,
-		indexSecretName: func(w *whatsappv1alpha1.WhatsAppConnection) string {
-			if w.Spec.Store.Postgres == nil {
-				return ""
-			}
-			return w.Spec.Store.Postgres.SecretRef.Name
-		},
-	} {
+	indexes := map[string]func(*whatsappv1alpha1.WhatsAppConnection) string{indexSecretName: secretName}
+	for _, c := range claims {
+		indexes[c.index] = c.value
+	}
+	for field, extract := range indexes {
 		if err := indexer.IndexField(ctx, &whatsappv1alpha1.WhatsAppConnection{}, field, func(o client.Object) []string {
 			if v := extract(o.(*whatsappv1alpha1.WhatsAppConnection)); v != "" {
 				return []string{v}
@@ -92,12 +107,13 @@ func mapByName(suffix string) handler.MapFunc {
 func (r *WhatsAppConnectionReconciler) mapRivals(ctx context.Context, obj client.Object) []reconcile.Request {
 	wac := obj.(*whatsappv1alpha1.WhatsAppConnection)
 	var reqs []reconcile.Request
-	for index, value := range map[string]string{indexPhoneNumber: wac.Spec.Pairing.PhoneNumber, indexDeviceJID: deviceJID(wac)} {
+	for _, c := range claims {
+		value := c.value(wac)
 		if value == "" {
 			continue
 		}
 		rivals := &whatsappv1alpha1.WhatsAppConnectionList{}
-		if err := r.List(ctx, rivals, client.MatchingFields{index: value}); err != nil {
+		if err := r.List(ctx, rivals, client.MatchingFields{c.index: value}); err != nil {
 			continue
 		}
 		for i := range rivals.Items {
