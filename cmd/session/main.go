@@ -8,8 +8,10 @@ import (
 	"os"
 
 	"k8s.io/klog/v2"
-	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager/signals"
 
 	"github.com/waoperator/whatsapp-operator/internal/session"
 	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
@@ -31,11 +33,11 @@ func main() {
 	flag.Parse()
 
 	log := zap.New(zap.UseFlagOptions(&opts))
-	ctrl.SetLogger(log)
-	klog.SetLogger(log.WithName("leaderelection"))
+	logf.SetLogger(log)
+	klog.SetLogger(log.WithName("client-go"))
 
 	cfg.FromEnv()
-	rest, err := ctrl.GetConfig()
+	rest, err := config.GetConfig()
 	if err != nil {
 		log.Error(err, "no API server configuration")
 		os.Exit(1)
@@ -48,7 +50,7 @@ func main() {
 		log.Error(err, "invalid configuration")
 		os.Exit(2)
 	}
-	if err := rt.Run(ctrl.SetupSignalHandler()); err != nil {
+	if err := rt.Run(signals.SetupSignalHandler()); err != nil {
 		log.Error(err, "session ended")
 		os.Exit(1)
 	}

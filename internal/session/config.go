@@ -104,10 +104,13 @@ func (c Config) validate() error {
 	if c.REST == nil || c.OpenClient == nil {
 		errs = append(errs, errors.New("REST config and OpenClient are required"))
 	}
-	// The same rule client-go enforces, said in the flags' words.
+	// client-go's rule (the manager checks it too), said in the flags' words.
 	if c.RenewDeadline >= c.LeaseDuration || c.RenewDeadline <= c.RetryPeriod*6/5 {
 		errs = append(errs, fmt.Errorf("lease timings must satisfy 1.2 × retry-period (%s) < renew-deadline (%s) < lease-duration (%s)",
 			c.RetryPeriod, c.RenewDeadline, c.LeaseDuration))
+	}
+	if c.LeaseDuration%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("lease duration %s must be whole seconds: the Lease records seconds", c.LeaseDuration))
 	}
 	if c.StandbyPoll*6/5 >= c.RenewDeadline {
 		errs = append(errs, fmt.Errorf("standby poll %s must be well under renew-deadline %s", c.StandbyPoll, c.RenewDeadline))

@@ -1,20 +1,13 @@
 package session
 
 import (
-	"context"
 	"sync"
 	"time"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
-// fence ties the WhatsApp client to the Lease. client-go's elector does not fence (its package
-// comment says so): it releases the Lease before the guarded work has seen its context end, and
-// it reports a failed renewal only RetryPeriod + RenewDeadline after the last good one, later
-// than the Lease can expire for others. So the fence closes the client itself, first thing,
-// when the Lease is released or lost, and lets the watchdog close it when no renewal has
-// succeeded for RenewDeadline.
+// fence ties the WhatsApp client to the Lease: the client is closed, first thing, before the
+// Lease is released or when it is lost, and by the watchdog when no renewal has succeeded for
+// RenewDeadline, which is before the Lease can expire for anyone else.
 type fence struct {
 	renewDeadline time.Duration
 	now           func() time.Time
@@ -76,48 +69,4 @@ func (f *fence) close() {
 	if f.closer != nil {
 		f.closer()
 	}
-}
-
-// fencedLock is the Lease lock as the elector sees it: every write is counted and timed, and a
-// release (an empty holder) closes the client before it reaches the API server.
-type fencedLock struct {
-	resourcelock.Interface
-	fence  *fence
-	writes func()
-}
-
-func (l *fencedLock) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
-	return l.write(ler, func() error { return l.Interface.Create(ctx, ler) })
-}
-
-// Update retries once, at once, a conflicting write of a record this session already holds.
-// The elector that waited for the Lease can land one last renewal while it is cancelled, after
-// the holding elector read the Lease; without the retry the holder would wait a whole
-// RetryPeriod (9 s) for its first renewal. A conflict over a record someone else holds is
-// returned as is: that is the elector's optimistic lock working.
-func (l *fencedLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
-	return l.write(ler, func() error {
-		err := l.Interface.Update(ctx, ler)
-		if !apierrors.IsConflict(err) || ler.HolderIdentity != l.Identity() {
-			return err
-		}
-		current, _, getErr := l.Get(ctx) // also refreshes the lock's resourceVersion
-		if getErr != nil || current.HolderIdentity != l.Identity() {
-			return err
-		}
-		return l.Interface.Update(ctx, ler)
-	})
-}
-
-func (l *fencedLock) write(ler resourcelock.LeaderElectionRecord, do func() error) error {
-	if ler.HolderIdentity != l.Identity() {
-		l.fence.close()
-	}
-	start := l.fence.now()
-	err := do()
-	l.writes()
-	if err == nil && ler.HolderIdentity == l.Identity() {
-		l.fence.renewed(start)
-	}
-	return err
 }

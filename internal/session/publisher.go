@@ -5,9 +5,7 @@ import (
 	"errors"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
@@ -23,7 +21,9 @@ type publisher interface {
 var errNotHolding = errors.New("not holding the Lease: status not written")
 
 type statusPublisher struct {
-	client          client.Client
+	api interface {
+		applyStatus(ctx context.Context, obj map[string]any, fieldManager string) error
+	}
 	name, namespace string
 	holder          whatsappv1alpha1.Holder
 	fence           *fence
@@ -44,13 +44,13 @@ func (p *statusPublisher) publish(ctx context.Context, st whatsappv1alpha1.Conne
 	if err != nil {
 		return err
 	}
-	u := &unstructured.Unstructured{Object: map[string]any{
+	obj := map[string]any{
 		"apiVersion": whatsappv1alpha1.GroupVersion.String(),
 		"kind":       "WhatsAppConnection",
 		"metadata":   map[string]any{"name": p.name, "namespace": p.namespace},
 		"status":     map[string]any{"connection": conn},
-	}}
-	if err := p.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	}
+	if err := p.api.applyStatus(ctx, obj, FieldManager); err != nil {
 		return err
 	}
 	p.last = st.DeepCopy()

@@ -5,29 +5,28 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
 
-// watchConnection sends the resource to out each time it changes, newest only (out holds one).
-// The session's Role allows get and watch on its own resource only, so it watches with a name
-// field selector instead of running an informer that would list.
-func watchConnection(ctx context.Context, c client.WithWatch, key client.ObjectKey, out chan *whatsappv1alpha1.WhatsAppConnection, retry time.Duration, log logr.Logger) {
+// connectionSource reads and watches the session's own resource.
+type connectionSource interface {
+	getConnection(ctx context.Context) (*whatsappv1alpha1.WhatsAppConnection, error)
+	watchConnection(ctx context.Context, resourceVersion string) (watch.Interface, error)
+}
+
+// followConnection sends the resource to out each time it changes, newest only (out holds one).
+func followConnection(ctx context.Context, src connectionSource, out chan *whatsappv1alpha1.WhatsAppConnection, retry time.Duration, log logr.Logger) {
 	for ctx.Err() == nil {
-		wac := &whatsappv1alpha1.WhatsAppConnection{}
-		if err := c.Get(ctx, key, wac); err != nil {
+		wac, err := src.getConnection(ctx)
+		if err != nil {
 			log.V(1).Info("cannot read the resource; trying again", "error", err.Error())
 			sleep(ctx, retry)
 			continue
 		}
 		offer(out, wac)
-		w, err := c.Watch(ctx, &whatsappv1alpha1.WhatsAppConnectionList{}, client.InNamespace(key.Namespace),
-			client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", key.Name)},
-			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: wac.ResourceVersion}})
+		w, err := src.watchConnection(ctx, wac.ResourceVersion)
 		if err != nil {
 			log.V(1).Info("cannot watch the resource; trying again", "error", err.Error())
 			sleep(ctx, retry)

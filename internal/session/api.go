@@ -1,0 +1,102 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+// apiClient is everything the session asks of the API server: get and update its Lease, get and
+// watch its own resource, apply status.connection. That is the session Role, and nothing more.
+//
+// It is client-go's bare REST client over a scheme of those two kinds on purpose. client-go's
+// leader election and typed clients, and controller-runtime's client, link the typed clientset
+// and with it every API group: twice the binary, and a session's resident memory is mostly the
+// pages of its binary (docs/benchmarks.md, "session memory").
+type apiClient struct {
+	leases, connections   *rest.RESTClient
+	namespace             string
+	leaseName, connection string
+}
+
+func newAPIClient(cfg *rest.Config, namespace, leaseName, connection string) (*apiClient, error) {
+	scheme := runtime.NewScheme()
+	if err := coordinationv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := whatsappv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	codecs := serializer.NewCodecFactory(scheme).WithoutConversion()
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	restFor := func(gv schema.GroupVersion) (*rest.RESTClient, error) {
+		c := rest.CopyConfig(cfg)
+		c.GroupVersion, c.APIPath, c.NegotiatedSerializer = &gv, "/apis", codecs
+		if c.UserAgent == "" {
+			c.UserAgent = "whatsapp-session"
+		}
+		return rest.RESTClientForConfigAndClient(c, httpClient)
+	}
+	c := &apiClient{namespace: namespace, leaseName: leaseName, connection: connection}
+	if c.leases, err = restFor(coordinationv1.SchemeGroupVersion); err != nil {
+		return nil, err
+	}
+	if c.connections, err = restFor(whatsappv1alpha1.GroupVersion); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *apiClient) getLease(ctx context.Context) (*coordinationv1.Lease, error) {
+	out := &coordinationv1.Lease{}
+	err := c.leases.Get().Namespace(c.namespace).Resource("leases").Name(c.leaseName).Do(ctx).Into(out)
+	return out, err
+}
+
+// updateLease writes lease as read (its resourceVersion is the optimistic lock) with a new spec.
+func (c *apiClient) updateLease(ctx context.Context, lease *coordinationv1.Lease) (*coordinationv1.Lease, error) {
+	out := &coordinationv1.Lease{}
+	err := c.leases.Put().Namespace(c.namespace).Resource("leases").Name(c.leaseName).Body(lease).Do(ctx).Into(out)
+	return out, err
+}
+
+func (c *apiClient) getConnection(ctx context.Context) (*whatsappv1alpha1.WhatsAppConnection, error) {
+	out := &whatsappv1alpha1.WhatsAppConnection{}
+	err := c.connections.Get().Namespace(c.namespace).Resource("whatsappconnections").Name(c.connection).Do(ctx).Into(out)
+	return out, err
+}
+
+// watchConnection watches the own resource from resourceVersion on. The Role allows get and
+// watch on this one name, not list, hence a name field selector rather than an informer.
+func (c *apiClient) watchConnection(ctx context.Context, resourceVersion string) (watch.Interface, error) {
+	return c.connections.Get().Namespace(c.namespace).Resource("whatsappconnections").
+		Param("watch", "true").
+		Param("fieldSelector", "metadata.name="+c.connection).
+		Param("resourceVersion", resourceVersion).
+		Watch(ctx)
+}
+
+// applyStatus applies obj (a partial WhatsAppConnection) to the status subresource with
+// server-side apply, taking over any field another manager set.
+func (c *apiClient) applyStatus(ctx context.Context, obj map[string]any, fieldManager string) error {
+	body, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	return c.connections.Patch(types.ApplyPatchType).Namespace(c.namespace).Resource("whatsappconnections").
+		Name(c.connection).SubResource("status").
+		Param("fieldManager", fieldManager).Param("force", "true").
+		Body(body).Do(ctx).Error()
+}
