@@ -209,7 +209,7 @@ func (r *Runtime) holdLease(ctx context.Context, e *elector, work func(context.C
 
 // renew renews the Lease every RetryPeriod until ctx ends; it returns ErrLeaseLost when
 // someone else holds it. A failed attempt is retried every StandbyPoll, not a RetryPeriod
-// later: with the defaults only 2 s separate a missed renewal from the renew deadline.
+// later: with the defaults only 2.5 s separate a missed renewal from the renew deadline.
 func (r *Runtime) renew(ctx context.Context, e *elector) error {
 	next := r.cfg.RetryPeriod
 	for {

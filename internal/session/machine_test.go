@@ -197,11 +197,13 @@ func TestQRDrawingIsHalfBlocksStartingWithNewline(t *testing.T) {
 	g.Expect(strings.Trim(s, "\n █▀▄")).To(BeEmpty())
 }
 
-func TestConfigRejectsTimingsClientGoRefuses(t *testing.T) {
+func TestConfigRejectsInvalidLeaseTimings(t *testing.T) {
 	g := NewWithT(t)
 	cfg := Config{ConnectionName: "a", Namespace: "b", PodName: "c", PodUID: "d", LeaseName: "e",
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 9 * time.Second}.withDefaults()
 	g.Expect(cfg.validate()).To(MatchError(ContainSubstring("1.2 × retry-period")))
+	cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod = 2500*time.Millisecond, 2*time.Second, time.Second
+	g.Expect(cfg.validate()).To(MatchError(ContainSubstring("whole seconds")))
 	cfg = Config{ConnectionName: "a", Namespace: "b", PodName: "c", PodUID: "d", LeaseName: "e"}.withDefaults()
 	g.Expect(cfg.validate()).To(MatchError(ContainSubstring("REST config")))
 }

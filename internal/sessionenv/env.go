@@ -33,12 +33,14 @@ const (
 )
 
 // Default Lease timings, shared by the session's flags and the manager's --session-* flags.
-// client-go requires RenewDeadline > 1.2 × RetryPeriod, and the leader writes the Lease once per
-// RetryPeriod: 9 s gives 400 writes per idle hour. A session drops WhatsApp RenewDeadline after
-// the start of its last good renewal, 4 s before anyone else may take the Lease; a replacement
-// pod acquires at most LeaseDuration after the last renewal.
+// RenewDeadline must exceed 1.2 × RetryPeriod (client-go's rule, kept), and the holder writes
+// the Lease once per RetryPeriod: 10 s gives 360 writes per idle hour, a tenth under the 400
+// budget (9 s would sit exactly on it). A session drops WhatsApp RenewDeadline after the start of
+// its last good renewal, 2.5 s before anyone else may take the Lease, and retries a failed
+// renewal every second until then; a replacement pod acquires at most LeaseDuration after the
+// last renewal.
 const (
 	DefaultLeaseDuration = 15 * time.Second
-	DefaultRenewDeadline = 11 * time.Second
-	DefaultRetryPeriod   = 9 * time.Second
+	DefaultRenewDeadline = 12500 * time.Millisecond
+	DefaultRetryPeriod   = 10 * time.Second
 )

@@ -44,7 +44,7 @@ import (
 
 const moduleRoot = "../.."
 
-// Session timings scaled down from the defaults (15 s / 11 s / 9 s) so that a Lease expires
+// Session timings scaled down from the defaults (15 s / 12.5 s / 10 s) so that a Lease expires
 // quickly after a fault; client-go wants the renew deadline above 1.2 × the retry period.
 var sessionConfig = controllers.SessionConfig{
 	Image:         "local/whatsapp-operator:dev",
