@@ -151,7 +151,8 @@ type SessionPodSpec struct {
 	// +optional
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
 
-	// resources of the session container; default: requests cpu 10m and memory 32Mi, limit memory 128Mi.
+	// resources of the session container; default: the manager's --session-cpu-request (10m),
+	// --session-memory-request (64Mi) and --session-memory-limit (256Mi).
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
