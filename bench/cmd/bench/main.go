@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -60,6 +61,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
+		// The bench process's own CPU (floor client, in-process controller, proxy), for `go tool pprof`.
+		f, err := os.Create(path)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	res, err := run(ctx, o)
 	if res != nil {
 		res.Finished = time.Now().UTC()

@@ -86,7 +86,7 @@ func benchManagerMemory(ctx context.Context, o options, bins *binaries, res *res
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := waitReconciled(ctx, cp.c, ns, n, 15*time.Minute)
+		err := waitReconciled(ctx, cp.cfg, ns, n, 15*time.Minute)
 		done <- err
 	}()
 	select {
