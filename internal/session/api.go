@@ -88,10 +88,15 @@ func (c *apiClient) watchConnection(ctx context.Context, resourceVersion string)
 		Watch(ctx)
 }
 
-// applyStatus applies obj (a partial WhatsAppConnection) to the status subresource with
+// applyStatus applies status (the fields of the resource's status this manager owns) with
 // server-side apply, taking over any field another manager set.
-func (c *apiClient) applyStatus(ctx context.Context, obj map[string]any, fieldManager string) error {
-	body, err := json.Marshal(obj)
+func (c *apiClient) applyStatus(ctx context.Context, status map[string]any, fieldManager string) error {
+	body, err := json.Marshal(map[string]any{
+		"apiVersion": whatsappv1alpha1.GroupVersion.String(),
+		"kind":       "WhatsAppConnection",
+		"metadata":   map[string]any{"name": c.connection, "namespace": c.namespace},
+		"status":     status,
+	})
 	if err != nil {
 		return err
 	}

@@ -21,13 +21,10 @@ type publisher interface {
 var errNotHolding = errors.New("not holding the Lease: status not written")
 
 type statusPublisher struct {
-	api interface {
-		applyStatus(ctx context.Context, obj map[string]any, fieldManager string) error
-	}
-	name, namespace string
-	holder          whatsappv1alpha1.Holder
-	fence           *fence
-	last            *whatsappv1alpha1.ConnectionStatus
+	api    *apiClient
+	holder whatsappv1alpha1.Holder
+	fence  *fence
+	last   *whatsappv1alpha1.ConnectionStatus
 }
 
 // publish applies the whole status.connection: fields left empty are given up, and so cleared
@@ -44,13 +41,7 @@ func (p *statusPublisher) publish(ctx context.Context, st whatsappv1alpha1.Conne
 	if err != nil {
 		return err
 	}
-	obj := map[string]any{
-		"apiVersion": whatsappv1alpha1.GroupVersion.String(),
-		"kind":       "WhatsAppConnection",
-		"metadata":   map[string]any{"name": p.name, "namespace": p.namespace},
-		"status":     map[string]any{"connection": conn},
-	}
-	if err := p.api.applyStatus(ctx, obj, FieldManager); err != nil {
+	if err := p.api.applyStatus(ctx, map[string]any{"connection": conn}, FieldManager); err != nil {
 		return err
 	}
 	p.last = st.DeepCopy()

@@ -64,8 +64,7 @@ func (r *Runtime) lead(ctx context.Context, api *apiClient) error {
 	defer stop(nil)
 	go r.watchdog(ctx, stop)
 
-	pub := &statusPublisher{api: api, name: r.cfg.ConnectionName, namespace: r.cfg.Namespace,
-		holder: whatsappv1alpha1.Holder{Pod: r.cfg.PodName, UID: r.cfg.PodUID}, fence: r.fence}
+	pub := &statusPublisher{api: api, holder: whatsappv1alpha1.Holder{Pod: r.cfg.PodName, UID: r.cfg.PodUID}, fence: r.fence}
 	m := newMachine(r.cfg, pub, r.metrics, r.log.WithName("machine"))
 	cli, err := r.cfg.OpenClient(ctx, r.log.WithName("whatsapp"), m.shouldReconnect)
 	if err != nil {

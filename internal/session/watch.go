@@ -10,23 +10,17 @@ import (
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
 
-// connectionSource reads and watches the session's own resource.
-type connectionSource interface {
-	getConnection(ctx context.Context) (*whatsappv1alpha1.WhatsAppConnection, error)
-	watchConnection(ctx context.Context, resourceVersion string) (watch.Interface, error)
-}
-
 // followConnection sends the resource to out each time it changes, newest only (out holds one).
-func followConnection(ctx context.Context, src connectionSource, out chan *whatsappv1alpha1.WhatsAppConnection, retry time.Duration, log logr.Logger) {
+func followConnection(ctx context.Context, api *apiClient, out chan *whatsappv1alpha1.WhatsAppConnection, retry time.Duration, log logr.Logger) {
 	for ctx.Err() == nil {
-		wac, err := src.getConnection(ctx)
+		wac, err := api.getConnection(ctx)
 		if err != nil {
 			log.V(1).Info("cannot read the resource; trying again", "error", err.Error())
 			sleep(ctx, retry)
 			continue
 		}
 		offer(out, wac)
-		w, err := src.watchConnection(ctx, wac.ResourceVersion)
+		w, err := api.watchConnection(ctx, wac.ResourceVersion)
 		if err != nil {
 			log.V(1).Info("cannot watch the resource; trying again", "error", err.Error())
 			sleep(ctx, retry)
