@@ -61,8 +61,8 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Session: SessionConfig{
-			// Measured (docs/benchmarks.md): a connected idle session's RSS is ~46 MiB, most of
-			// it the static binary's file-backed pages.
+			// Measured (docs/benchmarks.md): a connected idle session's RSS is ~33 MiB, two
+			// thirds of it the static binary's file-backed pages.
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},

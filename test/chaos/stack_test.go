@@ -25,7 +25,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -229,17 +228,12 @@ func (s *stack) startManager() error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &controllers.WhatsAppConnectionReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Scheme:                  mgr.GetScheme(),
-		Recorder:                mgr.GetEventRecorder("whatsapp-operator"),
-		Clock:                   clock.RealClock{},
+	r := controllers.NewReconciler(mgr, controllers.Options{
 		Session:                 sessionConfig,
 		LogoutTimeout:           10 * time.Second,
 		CrashBackoff:            time.Second,
 		MaxConcurrentReconciles: 4,
-	}
+	})
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		cancel()
 		return err
