@@ -3,7 +3,6 @@
 package waendpoint_test
 
 import (
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -11,7 +10,6 @@ import (
 	"go.mau.fi/whatsmeow"
 
 	"github.com/waoperator/whatsapp-operator/internal/waendpoint"
-	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
 
 // realWACertPubKey is WhatsApp's noise root key as whatsmeow ships it.
@@ -33,12 +31,7 @@ func TestDefaultBuildKeepsRealEndpointEvenWithFakeConfigInEnv(t *testing.T) {
 	g := NewWithT(t)
 	// A fake server and its config file are present, and the variable names
 	// it: the production build must ignore all of that.
-	srv, err := fakewa.Start(fakewa.Options{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = srv.Close() })
-	path := filepath.Join(t.TempDir(), "fakewa.json")
-	g.Expect(srv.WriteClientConfig(path)).To(Succeed())
-	t.Setenv(waendpoint.ConfigEnv, path)
+	srv := fakeServerInEnv(t)
 
 	cli := newTestClient(t)
 	before := httpClients(cli)

@@ -19,12 +19,7 @@ import (
 
 func TestFakewaBuildPointsClientAtFakeServer(t *testing.T) {
 	g := NewWithT(t)
-	srv, err := fakewa.Start(fakewa.Options{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = srv.Close() })
-	path := filepath.Join(t.TempDir(), "fakewa.json")
-	g.Expect(srv.WriteClientConfig(path)).To(Succeed())
-	t.Setenv(waendpoint.ConfigEnv, path)
+	srv := fakeServerInEnv(t)
 
 	cli := newTestClient(t)
 	g.Expect(waendpoint.Configure(cli)).To(Succeed())

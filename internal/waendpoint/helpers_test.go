@@ -9,7 +9,27 @@ import (
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	waLog "go.mau.fi/whatsmeow/util/log"
 	_ "modernc.org/sqlite"
+
+	"github.com/waoperator/whatsapp-operator/internal/waendpoint"
+	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
+
+// fakeServerInEnv starts a fake WhatsApp server, writes its client config and names the file
+// in the variable the fakewa build reads.
+func fakeServerInEnv(t *testing.T) *fakewa.Server {
+	t.Helper()
+	srv, err := fakewa.Start(fakewa.Options{})
+	if err != nil {
+		t.Fatalf("fakewa: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	path := filepath.Join(t.TempDir(), "fakewa.json")
+	if err := srv.WriteClientConfig(path); err != nil {
+		t.Fatalf("client config: %v", err)
+	}
+	t.Setenv(waendpoint.ConfigEnv, path)
+	return srv
+}
 
 func newTestClient(t *testing.T) *whatsmeow.Client {
 	t.Helper()
