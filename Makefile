@@ -1,8 +1,9 @@
 # Image of the manager and the session runtime (one image, two entry points).
 IMG ?= controller:latest
 
-# Kubernetes release the envtest control plane is built from (see hack/envtest-binaries.sh).
-ENVTEST_K8S_VERSION ?= 1.37.2
+# Kubernetes release the envtest control plane is built from: the k8s.io/kubernetes version that
+# hack/tools/kube-apiserver/go.mod pins (written there once; hack/envtest-binaries.sh reads the same).
+ENVTEST_K8S_VERSION ?= $(shell sed -n 's|^\(require\)\{0,1\}[[:space:]]*k8s.io/kubernetes v\([0-9][^ ]*\).*|\2|p' hack/tools/kube-apiserver/go.mod)
 
 # Bounded fuzzing after the unit and envtest suites.
 # FUZZ_TARGETS: space-separated list of package:FuzzName pairs, for example
@@ -102,6 +103,33 @@ test: manifests generate fmt vet envtest kustomize helm ## Run unit, envtest and
 		echo "fuzzing $$name in $$pkg for $(FUZZ_TIME)"; \
 		go test -run '^$$' -fuzz="^$${name}$$" -fuzztime=$(FUZZ_TIME) "$$pkg"; \
 	done
+
+# The envtest suites: each package's entry point that starts a real kube-apiserver and etcd (or
+# the whole local stack). test-unit skips exactly these; it runs with KUBEBUILDER_ASSETS pointing
+# nowhere, so a new suite missing from this list fails there loudly instead of slowing it down.
+E2E_SUITES = TestE2E|TestLocalStackWithFakeWhatsApp
+CHAOS_SUITES = TestChaos
+# Packages whose TestMain starts a control plane for every test in them.
+ENVTEST_PACKAGES = /test/install$$
+ENVTEST_SUITES = TestAPIAdmission|TestControllers|TestLocalRunner|TestPlugin|TestSession|$(E2E_SUITES)|$(CHAOS_SUITES)
+
+.PHONY: test-unit
+test-unit: ## Fast tier: every test that needs no control plane (pure logic, fakewa with the real whatsmeow client, SQLite). Warm: under 30 s.
+	KUBEBUILDER_ASSETS=/nonexistent/test-unit-needs-no-control-plane \
+		go test $$(go list ./... | grep -v -E '$(ENVTEST_PACKAGES)') -skip '^($(ENVTEST_SUITES))$$'
+
+.PHONY: test-integration
+test-integration: envtest ## The envtest suites (controller, admission, session runtime, local runner, plugin, installers), without e2e and chaos.
+	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test ./... -run '^($(ENVTEST_SUITES))$$' -skip '^($(E2E_SUITES)|$(CHAOS_SUITES))$$' -timeout $(TEST_TIMEOUT)
+	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test $$(go list ./... | grep -E '$(ENVTEST_PACKAGES)') -timeout $(TEST_TIMEOUT)
+
+.PHONY: test-e2e
+test-e2e: envtest ## End to end: `make run FAKE_WHATSAPP=1`'s stack driven by kubectl and the fake phone.
+	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test ./test/e2e/... ./cmd/localdev/... -run '^($(E2E_SUITES))$$' -count=1 -timeout $(TEST_TIMEOUT)
+
+.PHONY: test-chaos
+test-chaos: envtest ## The seeded chaos suite (kills, stops, API cuts, restarts) with its invariants.
+	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test ./test/chaos/... -run '^($(CHAOS_SUITES))$$' -count=1 -timeout $(TEST_TIMEOUT) -v
 
 .PHONY: bench
 bench: ## Benchmarks on the embedded control plane, local runner and fakewa (not in make test; BENCH_QUICK=1: small counts). Writes bench/results.json.

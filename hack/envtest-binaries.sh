@@ -8,7 +8,11 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-k8s_version=v1.37.2
+# The version is written once, in the tools module that builds these binaries.
+k8s_version=$(sed -n 's|^\(require\)\{0,1\}[[:space:]]*k8s.io/kubernetes \(v[0-9][^ ]*\).*|\2|p' "$root/hack/tools/kube-apiserver/go.mod")
+k8s_minor=${k8s_version#v1.}
+k8s_minor=${k8s_minor%%.*}
+[ -n "$k8s_version" ] || { echo "no k8s.io/kubernetes version in hack/tools/kube-apiserver/go.mod" >&2; exit 1; }
 etcd_version=v3.6.16
 out=${ENVTEST_DIR:-$root/bin/k8s/${k8s_version#v}}
 mkdir -p "$out"
@@ -19,11 +23,11 @@ export CGO_ENABLED=0 GOFLAGS=-mod=mod
 k8s_ldflags="-s -w \
  -X k8s.io/component-base/version.gitVersion=${k8s_version} \
  -X k8s.io/component-base/version.gitMajor=1 \
- -X k8s.io/component-base/version.gitMinor=37 \
+ -X k8s.io/component-base/version.gitMinor=${k8s_minor} \
  -X k8s.io/component-base/version.gitTreeState=clean \
  -X k8s.io/client-go/pkg/version.gitVersion=${k8s_version} \
  -X k8s.io/client-go/pkg/version.gitMajor=1 \
- -X k8s.io/client-go/pkg/version.gitMinor=37"
+ -X k8s.io/client-go/pkg/version.gitMinor=${k8s_minor}"
 
 built() { # name, expected version substring
   # Not grep -q: under pipefail, grep quitting early can fail the pipeline and force a rebuild.

@@ -38,16 +38,27 @@ const moduleRoot = "../.."
 // behind.
 func TestLocalStackWithFakeWhatsApp(t *testing.T) {
 	g := NewWithT(t)
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: `make test-e2e` sets it (`make envtest` prints the directory)")
+	}
 	logs := captureLogs(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// Built before any clock starts: a cold build on a busy machine can take longer than the
+	// readiness window below, which is about the stack, not the compiler.
+	dir := t.TempDir()
+	sessionBin := filepath.Join(dir, "bin", "session")
+	if err := buildSession(ctx, moduleRoot, sessionBin, true); err != nil {
+		t.Fatalf("go build ./cmd/session: %v", err)
+	}
 	ready := make(chan readyInfo, 1)
 	var out syncBuffer
 	o := options{
-		Dir:             t.TempDir(),
+		Dir:             dir,
+		SessionBinary:   sessionBin,
 		ModuleRoot:      moduleRoot,
-		Assets:          envOr("KUBEBUILDER_ASSETS", filepath.Join(moduleRoot, "bin", "k8s", "1.37.2")),
+		Assets:          os.Getenv("KUBEBUILDER_ASSETS"),
 		FakeWhatsApp:    true,
 		FakeControlAddr: "127.0.0.1:0",
 		Out:             &out,

@@ -24,11 +24,13 @@ func main() {
 		"Start nothing: exit 0 when the cluster of the current kubeconfig answers within 3 s, 1 otherwise.")
 	flag.StringVar(&o.Dir, "dir", ".local", "State directory: kubeconfig, binaries, pod volumes (run/ is wiped at each start).")
 	flag.StringVar(&o.ModuleRoot, "module-root", ".", "Root of the operator's Go module, where cmd/session is built from.")
-	flag.StringVar(&o.Assets, "assets", envOr("KUBEBUILDER_ASSETS", "bin/k8s/1.37.2"),
-		"Directory with kube-apiserver and etcd (hack/envtest-binaries.sh).")
+	flag.StringVar(&o.Assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"),
+		"Directory with kube-apiserver and etcd, as hack/envtest-binaries.sh prints it (default $KUBEBUILDER_ASSETS).")
 	flag.BoolVar(&o.FakeWhatsApp, "fake-whatsapp", os.Getenv("FAKE_WHATSAPP") == "1",
 		"Run the fake WhatsApp server in-process and point sessions at it (default $FAKE_WHATSAPP=1).")
 	flag.StringVar(&o.FakeControlAddr, "fake-control", "127.0.0.1:8089", "Loopback address of the fake WhatsApp control API.")
+	flag.StringVar(&o.SessionBinary, "session-binary", "",
+		"A session binary built beforehand (with the fakewa tag when -fake-whatsapp); empty: build ./cmd/session at start.")
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -43,6 +45,10 @@ func main() {
 		return
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	if o.Assets == "" {
+		fmt.Fprintln(os.Stderr, "localdev: -assets (or $KUBEBUILDER_ASSETS) must name the kube-apiserver and etcd directory; `make run` passes it")
+		os.Exit(2)
+	}
 
 	// Not ctrl.SetupSignalHandler: its second signal exits at once, which would leave the
 	// control plane (in its own process group, so Ctrl-C does not reach it) running. Here
@@ -55,11 +61,4 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
-}
-
-func envOr(name, fallback string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return fallback
 }

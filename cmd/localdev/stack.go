@@ -26,6 +26,9 @@ type options struct {
 	// FakeWhatsApp starts test/fakewa and builds the session with the fakewa tag.
 	FakeWhatsApp    bool
 	FakeControlAddr string
+	// SessionBinary, when set, is a session build made beforehand (tests build before they
+	// start a clock); empty, run builds ./cmd/session itself.
+	SessionBinary string
 	// Out receives the instructions for the user.
 	Out io.Writer
 	// ready, when set, is called once everything runs; tests wait on it.
@@ -61,9 +64,15 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 
-	sessionBin := filepath.Join(dir, "bin", "session")
-	if err := buildSession(ctx, o.ModuleRoot, sessionBin, o.FakeWhatsApp); err != nil {
+	sessionBin, err := filepath.Abs(o.SessionBinary)
+	if err != nil {
 		return err
+	}
+	if o.SessionBinary == "" {
+		sessionBin = filepath.Join(dir, "bin", "session")
+		if err := buildSession(ctx, o.ModuleRoot, sessionBin, o.FakeWhatsApp); err != nil {
+			return err
+		}
 	}
 
 	env := &envtest.Environment{

@@ -117,7 +117,7 @@ func startStack(t *testing.T, dir string) *stack {
 
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
-		assets = filepath.Join(moduleRoot, "bin", "k8s", "1.37.2")
+		t.Fatal("KUBEBUILDER_ASSETS is not set: `make test-chaos` sets it (`make envtest` prints the directory)")
 	}
 	s.env = &envtest.Environment{
 		BinaryAssetsDirectory: assets,

@@ -40,7 +40,8 @@ var (
 func main() {
 	var o options
 	flag.StringVar(&o.ModuleRoot, "module-root", ".", "Root of the operator's Go module (cmd/session, cmd/manager, config/crd).")
-	flag.StringVar(&o.Assets, "assets", envOr("KUBEBUILDER_ASSETS", "bin/k8s/1.37.2"), "Directory with kube-apiserver and etcd.")
+	flag.StringVar(&o.Assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"),
+		"Directory with kube-apiserver and etcd, as hack/envtest-binaries.sh prints it (default $KUBEBUILDER_ASSETS).")
 	flag.StringVar(&o.Out, "out", "bench/results.json", "Where the results are written.")
 	flag.StringVar(&o.Only, "only", "", "Comma-separated figures to run (throughput,qr,idle,failover,manager); default all.")
 	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "Small counts (default $BENCH_QUICK=1).")
@@ -52,6 +53,10 @@ func main() {
 		level = zapcore.InfoLevel
 	}
 	ctrl.SetLogger(zap.New(zap.Level(level)))
+	if o.Assets == "" {
+		fmt.Fprintln(os.Stderr, "bench: -assets (or $KUBEBUILDER_ASSETS) must name the kube-apiserver and etcd directory; `make bench` passes it")
+		os.Exit(2)
+	}
 
 	o.Quick = *quick
 	o.Sizes = fullSizes
@@ -100,13 +105,6 @@ func (o options) wants(name string) bool {
 		}
 	}
 	return false
-}
-
-func envOr(name, fallback string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return fallback
 }
 
 // run measures each figure in turn; a figure that fails is recorded with its error and the
