@@ -150,7 +150,7 @@ func handshake(t *testing.T, srv *fakewa.Server) *noiseClient {
 	nc := &noiseClient{fs: fs, closed: make(chan struct{})}
 	nc.ns, err = nh.Finish(ctx, fs, func(context.Context, []byte) {}, func(context.Context, *socket.NoiseSocket, bool) { close(nc.closed) })
 	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { nc.ns.Stop(true) })
+	t.Cleanup(func() { nc.ns.Stop(true, false) })
 	return nc
 }
 

@@ -81,3 +81,37 @@ func TestControlAPIDrivesPairingAndFaults(t *testing.T) {
 	g.Expect(call(t, api, "POST", "/scan", `{"phone":"1","qr":"nonsense"}`, nil)).To(Equal(http.StatusBadRequest))
 	g.Expect(call(t, api, "POST", "/devices/1555:9@s.whatsapp.net/drop", "", nil)).To(Equal(http.StatusNotFound))
 }
+
+// A phone scans what the client shows: the link form of current whatsmeow and
+// the bare form of older versions (the same fields without prefix and client type).
+func TestScanAcceptsBothQRForms(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		asShow func(string) string
+	}{
+		{name: "link form as whatsmeow shows it", asShow: func(qr string) string { return qr }},
+		{name: "bare form of older whatsmeow", asShow: func(qr string) string {
+			fields := strings.Split(strings.TrimPrefix(qr, fakewa.QRLinkPrefix), ",")
+			return strings.Join(fields[:4], ",")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			srv := startServer(t, fakewa.Options{})
+			api := httptest.NewServer(srv.ControlHandler())
+			t.Cleanup(api.Close)
+			c := newClient(t, srv, storePath(t))
+			qrs := qrChannel(t, c)
+			g.Expect(c.Connect()).To(Succeed())
+			qr := tc.asShow(nextQR(t, c, qrs).Code)
+
+			body, _ := json.Marshal(map[string]string{"phone": "+1 555 040 5050", "qr": qr})
+			var paired struct{ JID string }
+			g.Expect(call(t, api, "POST", "/scan", string(body), &paired)).To(Equal(http.StatusOK))
+			g.Expect(paired.JID).To(HavePrefix("15550405050:"))
+			waitNth[*events.Connected](t, c.events, 1)
+		})
+	}
+}

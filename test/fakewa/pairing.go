@@ -52,7 +52,7 @@ type deviceRecord struct {
 var (
 	ErrUnknownRef     = errors.New("fakewa: QR ref is unknown (never issued, already used or its connection closed)")
 	ErrRefExpired     = errors.New("fakewa: QR ref has expired")
-	ErrMalformedQR    = errors.New("fakewa: QR payload is not ref,noiseKey,identityKey,advSecret")
+	ErrMalformedQR    = errors.New("fakewa: QR payload is not [" + QRLinkPrefix + "]ref,noiseKey,identityKey,advSecret[,clientType]")
 	ErrPairingBusy    = errors.New("fakewa: another phone is already pairing this client")
 	ErrPairingRefused = errors.New("fakewa: the client refused pair-success")
 )
@@ -176,8 +176,9 @@ func (s *Server) completePairing(ctx context.Context, reg *registration, phone *
 	ctx, cancel := context.WithTimeout(ctx, s.opts.PairReplyTimeout)
 	defer cancel()
 	reply, err := c.request(ctx, waBinary.Node{
-		Tag:   "iq",
-		Attrs: waBinary.Attrs{"from": serverJID, "type": "set", "id": reqID, "xmlns": "md"},
+		Tag: "iq",
+		// t: whatsmeow (2026) sets its server clock offset from it, as from <success t=…>.
+		Attrs: waBinary.Attrs{"from": serverJID, "type": "set", "id": reqID, "xmlns": "md", "t": strconv.FormatInt(time.Now().Unix(), 10)},
 		Content: []waBinary.Node{{Tag: "pair-success", Content: []waBinary.Node{
 			{Tag: "device-identity", Content: identity},
 			{Tag: "device", Attrs: waBinary.Attrs{"jid": jid, "lid": lid}},
@@ -188,7 +189,7 @@ func (s *Server) completePairing(ctx context.Context, reg *registration, phone *
 		return types.EmptyJID, fmt.Errorf("waiting for pair-device-sign: %w", err)
 	}
 	if attrString(reply, "type") != "result" {
-		return types.EmptyJID, fmt.Errorf("%w: %s", ErrPairingRefused, reply.XMLString())
+		return types.EmptyJID, fmt.Errorf("%w: %s", ErrPairingRefused, reply.String())
 	}
 	if err := verifyDeviceSignature(reply, phone, reg.identityKey); err != nil {
 		return types.EmptyJID, err

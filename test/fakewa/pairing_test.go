@@ -1,8 +1,6 @@
 package fakewa_test
 
 import (
-	"encoding/base64"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -45,11 +43,13 @@ func TestQRPairingLogsIn(t *testing.T) {
 	g.Expect(qr.Codes).To(HaveLen(6), "the real service hands out 6 refs")
 	refs := map[string]bool{}
 	for _, code := range qr.Codes {
-		parts := strings.Split(code, ",")
-		g.Expect(parts).To(HaveLen(4))
-		refs[parts[0]] = true
-		g.Expect(parts[1]).To(Equal(base64.StdEncoding.EncodeToString(c.Store.NoiseKey.Pub[:])))
-		g.Expect(parts[2]).To(Equal(base64.StdEncoding.EncodeToString(c.Store.IdentityKey.Pub[:])))
+		g.Expect(code).To(HavePrefix(fakewa.QRLinkPrefix), "whatsmeow 2026 shows a wa.me link")
+		p, err := fakewa.ParseQR(code)
+		g.Expect(err).NotTo(HaveOccurred())
+		refs[p.Ref] = true
+		g.Expect(p.NoiseKey).To(Equal(c.Store.NoiseKey.Pub[:]))
+		g.Expect(p.IdentityKey).To(Equal(c.Store.IdentityKey.Pub[:]))
+		g.Expect(p.ClientType).NotTo(BeEmpty())
 	}
 	g.Expect(refs).To(HaveLen(6), "every ref is distinct")
 

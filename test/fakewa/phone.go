@@ -5,12 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.mau.fi/libsignal/ecc"
@@ -75,22 +73,17 @@ func (p *Phone) allocateDevice() uint16 {
 	return p.nextDevice
 }
 
-// ScanQR links the client that shows this QR payload
-// (ref,base64 noise key,base64 identity key,base64 ADV secret) to the
-// phone's account. It returns once the client has confirmed pairing and the
-// server has sent it the 515 restart; the returned JID is the new device's.
+// ScanQR links the client that shows this QR payload (either form ParseQR
+// reads) to the phone's account. It returns once the client has confirmed
+// pairing and the server has sent it the 515 restart; the returned JID is the
+// new device's.
 func (p *Phone) ScanQR(ctx context.Context, qr string) (types.JID, error) {
-	parts := strings.Split(qr, ",")
-	if len(parts) != 4 {
-		return types.EmptyJID, ErrMalformedQR
+	payload, err := ParseQR(qr)
+	if err != nil {
+		return types.EmptyJID, err
 	}
-	noiseKey, err1 := base64.StdEncoding.DecodeString(parts[1])
-	identityKey, err2 := base64.StdEncoding.DecodeString(parts[2])
-	advSecret, err3 := base64.StdEncoding.DecodeString(parts[3])
-	if err1 != nil || err2 != nil || err3 != nil || len(noiseKey) != 32 || len(identityKey) != 32 || len(advSecret) != 32 {
-		return types.EmptyJID, ErrMalformedQR
-	}
-	reg, err := p.srv.claimRef(parts[0], noiseKey)
+	noiseKey, identityKey, advSecret := payload.NoiseKey, payload.IdentityKey, payload.ADVSecret
+	reg, err := p.srv.claimRef(payload.Ref, noiseKey)
 	if err != nil {
 		return types.EmptyJID, err
 	}

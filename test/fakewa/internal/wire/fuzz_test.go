@@ -73,7 +73,7 @@ func FuzzNodeDecoder(f *testing.F) {
 			t.Fatal("DecodeNode returned neither a node nor an error")
 		}
 		if err == nil {
-			_ = node.XMLString()
+			_ = node.String()
 		}
 		if len(data) == 0 || data[0]&2 != 0 {
 			return
@@ -87,8 +87,8 @@ func FuzzNodeDecoder(f *testing.F) {
 		if (err == nil) != (zerr == nil) {
 			t.Fatalf("compressed decode disagrees: plain %v, zlib %v", err, zerr)
 		}
-		if err == nil && node.XMLString() != viaZlib.XMLString() {
-			t.Fatalf("compressed decode differs:\n%s\n%s", node.XMLString(), viaZlib.XMLString())
+		if err == nil && node.String() != viaZlib.String() {
+			t.Fatalf("compressed decode differs:\n%s\n%s", node.String(), viaZlib.String())
 		}
 	})
 }
