@@ -54,6 +54,8 @@ func (s *Server) Connections() []ConnInfo {
 //	DELETE /devices/{jid}/fail-logins       logins succeed again
 //	DELETE /devices/{jid}                   unlink: 401 device_removed
 //
+// and the messaging routes (messaging_control.go).
+//
 // It has no authentication: serve it on loopback only.
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -115,6 +117,7 @@ func (s *Server) ControlHandler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	s.messagingRoutes(mux)
 	return mux
 }
 

@@ -83,7 +83,9 @@ func (s *Server) login(c *conn) {
 		"t": now, "lid": lid, "props": "1", "location": "lla", "creation": now,
 	}}); err != nil {
 		c.log.Debug("sending success failed", "err", err)
+		return
 	}
+	s.deliverOffline(c)
 }
 
 // handleNode answers what the client sends after the handshake.
@@ -91,7 +93,11 @@ func (c *conn) handleNode(node *waBinary.Node) {
 	switch node.Tag {
 	case "iq":
 		c.handleIQ(node)
-	case "ack", "receipt", "presence", "chatstate":
+	case "receipt":
+		c.handleReceipt(node)
+	case "ack":
+		c.handleMessageAck(node)
+	case "presence", "chatstate":
 		// Nothing the fake needs to act on.
 	default:
 		c.log.Debug("ignoring node", "tag", node.Tag)
@@ -142,8 +148,10 @@ func (c *conn) replyIQError(req *waBinary.Node, code int, text string) {
 	}
 }
 
-// handleEncryptIQ keeps the pre-key count the client reads after login: the
-// count is what it uploaded, so the first login uploads and later ones don't.
+// handleEncryptIQ serves the pre-key directory: the count the client reads
+// after login (what it uploaded minus what others fetched, so the first login
+// uploads and later ones don't), the upload itself, and fetches of other
+// devices' bundles (messaging_keys.go).
 func (c *conn) handleEncryptIQ(node *waBinary.Node) {
 	s := c.srv
 	if _, ok := node.GetOptionalChildByTag("count"); ok {
@@ -156,13 +164,16 @@ func (c *conn) handleEncryptIQ(node *waBinary.Node) {
 		c.replyIQ(node, []waBinary.Node{{Tag: "count", Attrs: waBinary.Attrs{"value": strconv.Itoa(count)}}})
 		return
 	}
-	if list, ok := node.GetOptionalChildByTag("list"); ok {
-		s.mu.Lock()
-		if c.device != nil {
-			c.device.ledger.preKeys += len(list.GetChildren())
-			s.bump()
+	if _, ok := node.GetOptionalChildByTag("list"); ok && c.device != nil {
+		if _, err := s.storeUploadedKeys(c.device, node); err != nil {
+			c.log.Warn("bad pre-key upload", "err", err)
+			c.replyIQError(node, 400, "bad-request")
+			return
 		}
-		s.mu.Unlock()
+	}
+	if keyNode, ok := node.GetOptionalChildByTag("key"); ok && attrString(node, "type") == "get" {
+		c.replyIQ(node, s.answerKeyFetch(&keyNode))
+		return
 	}
 	c.replyIQ(node, nil)
 }

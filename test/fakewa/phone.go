@@ -29,7 +29,8 @@ type Phone struct {
 	account  *keys.KeyPair // signs ADVDeviceIdentity
 	identity *keys.KeyPair // the phone's own identity key (link-code flow)
 
-	nextDevice uint16 // guarded by srv.mu
+	nextDevice uint16          // guarded by srv.mu
+	msgr       *phoneMessenger // guarded by srv.mu; created on first send
 }
 
 var notDigits = regexp.MustCompile(`[^0-9]`)

@@ -122,6 +122,7 @@ type Server struct {
 	totals      ServerStats
 	closed      bool
 	nextLIDUser uint64
+	msg         *messaging // routing state, created on first use
 }
 
 type connCtxKey struct{}
