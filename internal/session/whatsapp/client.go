@@ -14,6 +14,7 @@ import (
 	waLog "go.mau.fi/whatsmeow/util/log"
 
 	"github.com/waoperator/whatsapp-operator/internal/session"
+	"github.com/waoperator/whatsapp-operator/internal/session/inbox"
 	"github.com/waoperator/whatsapp-operator/internal/waendpoint"
 )
 
@@ -25,12 +26,14 @@ type Opener struct {
 	// Configure points each new client at its endpoint. Nil means waendpoint.Configure, the
 	// real service in a production build. Only Go code (tests) can set it.
 	Configure func(*whatsmeow.Client) error
+	// ConfigureInbox, when set, sees the inbox before the client starts. Only tests set it.
+	ConfigureInbox func(*inbox.Store)
 }
 
 // Open implements session.OpenClientFunc.
 func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(error) bool) (session.Client, error) {
 	wlog := NewLogger(log)
-	container, err := OpenStore(ctx, o.Store, wlog.Sub("Database"))
+	container, db, dialect, err := openStore(ctx, o.Store, wlog.Sub("Database"))
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +42,15 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 		_ = container.Close()
 		return nil, err
 	}
-	a := &client{container: container, log: wlog, opener: o, shouldReconnect: shouldReconnect,
+	box, err := inbox.Open(ctx, db, dialect)
+	if err != nil {
+		_ = container.Close()
+		return nil, err
+	}
+	if o.ConfigureInbox != nil {
+		o.ConfigureInbox(box)
+	}
+	a := &client{container: container, inbox: box, log: wlog, opener: o, shouldReconnect: shouldReconnect,
 		events: make(chan session.Event, 256), done: make(chan struct{})}
 	if a.opener.Configure == nil {
 		a.opener.Configure = waendpoint.Configure
@@ -56,6 +67,7 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 
 type client struct {
 	container       *sqlstore.Container
+	inbox           *inbox.Store
 	log             waLog.Logger
 	opener          Opener
 	shouldReconnect func(error) bool
@@ -76,6 +88,7 @@ func (a *client) use(dev *store.Device) error {
 	cli := whatsmeow.NewClient(dev, a.log.Sub("Client"))
 	cli.EnableAutoReconnect = true
 	cli.AutoReconnectHook = a.shouldReconnect
+	enableInbox(cli)
 	if err := a.opener.Configure(cli); err != nil {
 		return err
 	}
@@ -89,6 +102,12 @@ func (a *client) use(dev *store.Device) error {
 			case <-a.done:
 			}
 		}
+	})
+	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool {
+		if a.current.Load() != cli {
+			return false // a client replaced by Logout must not acknowledge anything
+		}
+		return a.recordIncoming(evt)
 	})
 	a.current.Store(cli)
 	return nil

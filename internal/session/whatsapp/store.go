@@ -17,40 +17,55 @@ import (
 
 // SQLiteDSN is the modernc.org/sqlite DSN for the device database at path. modernc takes
 // pragmas as _pragma=name(value); mattn-style _foreign_keys=on is silently ignored by it.
+// Transactions begin IMMEDIATE: a deferred one that reads and then writes (whatsmeow's
+// decryption saves the sender's identity inside one) fails at once with SQLITE_BUSY when another
+// connection wrote meanwhile, busy_timeout or not, and a message that failed to decrypt that way
+// is acknowledged to WhatsApp as undecryptable.
 func SQLiteDSN(path string) string {
-	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"
 }
 
 // OpenStore opens (and migrates) the device store. Its errors say where the store is, since
 // that is what a person has to fix (a volume without write permission, a wrong DSN).
 func OpenStore(ctx context.Context, cfg session.StoreConfig, log waLog.Logger) (*sqlstore.Container, error) {
+	c, _, _, err := openStore(ctx, cfg, log)
+	return c, err
+}
+
+// openStore is OpenStore that also returns the database and its dialect, which the inbox
+// shares with the device store.
+func openStore(ctx context.Context, cfg session.StoreConfig, log waLog.Logger) (*sqlstore.Container, *sql.DB, string, error) {
 	switch cfg.Type {
 	case "", "sqlite":
 		if cfg.SQLitePath == "" {
-			return nil, fmt.Errorf("%s is not set", sessionenv.SQLitePath)
+			return nil, nil, "", fmt.Errorf("%s is not set", sessionenv.SQLitePath)
 		}
-		c, err := sqlstore.New(ctx, "sqlite", SQLiteDSN(cfg.SQLitePath), log)
-		if err != nil {
-			return nil, fmt.Errorf("cannot open the SQLite device store at %s: %w", cfg.SQLitePath, err)
+		db, err := sql.Open("sqlite", SQLiteDSN(cfg.SQLitePath))
+		if err == nil {
+			c := sqlstore.NewWithDB(db, "sqlite", log)
+			if err = c.Upgrade(ctx); err == nil {
+				return c, db, "sqlite", nil
+			}
+			_ = db.Close()
 		}
-		return c, nil
+		return nil, nil, "", fmt.Errorf("cannot open the SQLite device store at %s: %w", cfg.SQLitePath, err)
 	case "postgres":
 		if cfg.PostgresDSN == "" {
-			return nil, fmt.Errorf("%s is not set", sessionenv.PostgresDSN)
+			return nil, nil, "", fmt.Errorf("%s is not set", sessionenv.PostgresDSN)
 		}
 		db, err := sql.Open("pgx", cfg.PostgresDSN)
 		if err != nil {
-			return nil, fmt.Errorf("cannot open the Postgres device store (%s): %w", sessionenv.PostgresDSN, err)
+			return nil, nil, "", fmt.Errorf("cannot open the Postgres device store (%s): %w", sessionenv.PostgresDSN, err)
 		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		c := sqlstore.NewWithDB(db, "postgres", log)
 		if err := c.Upgrade(pctx); err != nil {
 			_ = db.Close()
-			return nil, fmt.Errorf("cannot open the Postgres device store (%s): %w", sessionenv.PostgresDSN, err)
+			return nil, nil, "", fmt.Errorf("cannot open the Postgres device store (%s): %w", sessionenv.PostgresDSN, err)
 		}
-		return c, nil
+		return c, db, "postgres", nil
 	default:
-		return nil, fmt.Errorf("%s=%q: the store type must be sqlite or postgres", sessionenv.StoreType, cfg.Type)
+		return nil, nil, "", fmt.Errorf("%s=%q: the store type must be sqlite or postgres", sessionenv.StoreType, cfg.Type)
 	}
 }

@@ -1,0 +1,156 @@
+// Package inbox is the session's durable record of what WhatsApp delivered to the device: one
+// row per event, in the device-store database (SQLite on the session volume, or Postgres),
+// written before WhatsApp is told the message was received. An event's id is derived from
+// WhatsApp's own identifiers, so a redelivered message is the same row, never a second event.
+//
+// Rows hold message content (personal data): nothing in this package logs them.
+package inbox
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Event types, as stored; the CloudEvents type is "io.waoperator.whatsapp." + Type.
+const (
+	TypeMessage       = "message.received"
+	TypeUndecryptable = "message.undecryptable"
+	TypeReceipt       = "message.receipt"
+)
+
+// Event is one inbox row.
+type Event struct {
+	// Seq orders the connection's events (assigned on insert, increasing).
+	Seq int64
+	// ID is stable across redeliveries: see EventID.
+	ID   string
+	Type string
+	// Chat and Sender are WhatsApp JIDs; MessageID is WhatsApp's message id.
+	Chat, Sender, MessageID string
+	// Time is WhatsApp's timestamp of the message; ReceivedAt when the row was written.
+	Time, ReceivedAt time.Time
+	// Data is the event's JSON body (content included).
+	Data []byte
+}
+
+// EventID derives an event's id from what identifies it in WhatsApp: a message id is unique
+// per sender and chat, and a receipt is about a message id. The hash keeps phone numbers out
+// of ids, which appear in logs.
+func EventID(typ, chat, sender, messageID string) string {
+	sum := sha256.Sum256([]byte(typ + "\x00" + chat + "\x00" + sender + "\x00" + messageID))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Store is the inbox table in the device-store database.
+type Store struct {
+	db      *sql.DB
+	dialect string
+
+	// BeforeCommit and AfterCommit, when set, run inside Put around the commit of a new row.
+	// Only tests set them (to kill the process at exactly that point).
+	BeforeCommit, AfterCommit func(Event)
+}
+
+var schema = map[string]string{
+	"sqlite": `CREATE TABLE IF NOT EXISTS waoperator_inbox (
+	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+	event_id    TEXT    NOT NULL UNIQUE,
+	type        TEXT    NOT NULL,
+	chat        TEXT    NOT NULL,
+	sender      TEXT    NOT NULL,
+	message_id  TEXT    NOT NULL,
+	ts          BIGINT  NOT NULL,
+	received_at BIGINT  NOT NULL,
+	data        BLOB    NOT NULL
+)`,
+	"postgres": `CREATE TABLE IF NOT EXISTS waoperator_inbox (
+	seq         BIGSERIAL PRIMARY KEY,
+	event_id    TEXT      NOT NULL UNIQUE,
+	type        TEXT      NOT NULL,
+	chat        TEXT      NOT NULL,
+	sender      TEXT      NOT NULL,
+	message_id  TEXT      NOT NULL,
+	ts          BIGINT    NOT NULL,
+	received_at BIGINT    NOT NULL,
+	data        BYTEA     NOT NULL
+)`,
+}
+
+// Open creates the inbox table if it is missing. dialect is "sqlite" or "postgres".
+func Open(ctx context.Context, db *sql.DB, dialect string) (*Store, error) {
+	ddl, ok := schema[dialect]
+	if !ok {
+		return nil, fmt.Errorf("inbox: unsupported database dialect %q", dialect)
+	}
+	if _, err := db.ExecContext(ctx, ddl); err != nil {
+		return nil, fmt.Errorf("inbox: create table: %w", err)
+	}
+	return &Store{db: db, dialect: dialect}, nil
+}
+
+// Put stores ev unless an event with its id is already there. It reports whether a new row was
+// written; either way, once it returns nil the event is durable.
+func (s *Store) Put(ctx context.Context, ev Event) (stored bool, err error) {
+	if ev.ID == "" {
+		return false, errors.New("inbox: event without id")
+	}
+	if ev.ReceivedAt.IsZero() {
+		ev.ReceivedAt = time.Now()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	res, err := tx.ExecContext(ctx, `INSERT INTO waoperator_inbox
+		(event_id, type, chat, sender, message_id, ts, received_at, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING`,
+		ev.ID, ev.Type, ev.Chat, ev.Sender, ev.MessageID, ev.Time.UnixMilli(), ev.ReceivedAt.UnixMilli(), ev.Data)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	if n > 0 && s.BeforeCommit != nil {
+		s.BeforeCommit(ev)
+	}
+	if err = tx.Commit(); err != nil {
+		return false, err
+	}
+	if n > 0 && s.AfterCommit != nil {
+		s.AfterCommit(ev)
+	}
+	return n > 0, nil
+}
+
+// After returns up to limit events with Seq > seq, in Seq order.
+func (s *Store) After(ctx context.Context, seq int64, limit int) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, event_id, type, chat, sender, message_id, ts, received_at, data
+		FROM waoperator_inbox WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var out []Event
+	for rows.Next() {
+		var ev Event
+		var ts, received int64
+		if err := rows.Scan(&ev.Seq, &ev.ID, &ev.Type, &ev.Chat, &ev.Sender, &ev.MessageID, &ts, &received, &ev.Data); err != nil {
+			return nil, err
+		}
+		ev.Time, ev.ReceivedAt = time.UnixMilli(ts), time.UnixMilli(received)
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
