@@ -265,4 +265,3 @@ func TestControlAPISendsAMessage(t *testing.T) {
 	_ = resp.Body.Close()
 	g.Expect(st.Routed).To(Equal(2))
 }
-

@@ -29,7 +29,7 @@ import (
 // The crash tests run the session's client in a child process (this test binary, re-executed)
 // that SIGKILLs itself at a chosen point of an inbox write, as a node failure would.
 const (
-	envChild      = "WAOP_INBOX_CHILD"       // store path; set only in the child
+	envChild      = "WAOP_INBOX_CHILD"        // store path; set only in the child
 	envChildWA    = "WAOP_INBOX_CHILD_FAKEWA" // fakewa client config path
 	envChildCrash = "WAOP_INBOX_CHILD_CRASH"  // "before-commit", "after-commit" or ""
 )

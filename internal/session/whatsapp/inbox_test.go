@@ -51,4 +51,3 @@ func TestInboxKeepsUndecryptableMessagesAsTheirOwnEvents(t *testing.T) {
 	g.Expect(rows[1].MessageID).To(Equal(good.ID))
 	g.Expect(text(g, rows[1])).To(Equal("readable"))
 }
-
