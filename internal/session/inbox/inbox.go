@@ -154,3 +154,15 @@ func (s *Store) After(ctx context.Context, seq int64, limit int) ([]Event, error
 	}
 	return out, rows.Err()
 }
+
+// Backlog counts the events after seq and returns when the oldest of them reached the inbox
+// (zero time when there is none).
+func (s *Store) Backlog(ctx context.Context, seq int64) (int64, time.Time, error) {
+	var n int64
+	var oldest sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(received_at) FROM waoperator_inbox WHERE seq > $1`, seq).Scan(&n, &oldest)
+	if err != nil || !oldest.Valid {
+		return n, time.Time{}, err
+	}
+	return n, time.UnixMilli(oldest.Int64), nil
+}
