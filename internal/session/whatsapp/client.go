@@ -14,6 +14,7 @@ import (
 	waLog "go.mau.fi/whatsmeow/util/log"
 
 	"github.com/waoperator/whatsapp-operator/internal/session"
+	"github.com/waoperator/whatsapp-operator/internal/session/events"
 	"github.com/waoperator/whatsapp-operator/internal/session/inbox"
 	"github.com/waoperator/whatsapp-operator/internal/waendpoint"
 )
@@ -28,6 +29,10 @@ type Opener struct {
 	Configure func(*whatsmeow.Client) error
 	// ConfigureInbox, when set, sees the inbox before the client starts. Only tests set it.
 	ConfigureInbox func(*inbox.Store)
+	// Sinks receive the inbox's events while the client is open; EventSource is their
+	// CloudEvents source (the WhatsAppConnection).
+	Sinks       []events.Sink
+	EventSource string
 }
 
 // Open implements session.OpenClientFunc.
@@ -50,8 +55,14 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 	if o.ConfigureInbox != nil {
 		o.ConfigureInbox(box)
 	}
+	cursors, err := events.OpenCursors(ctx, db)
+	if err != nil {
+		_ = container.Close()
+		return nil, err
+	}
 	a := &client{container: container, inbox: box, log: wlog, opener: o, shouldReconnect: shouldReconnect,
-		events: make(chan session.Event, 256), done: make(chan struct{})}
+		events: make(chan session.Event, 256), done: make(chan struct{}),
+		delivery: startDelivery(box, cursors, o.Sinks, o.EventSource, log.WithName("events"))}
 	if a.opener.Configure == nil {
 		a.opener.Configure = waendpoint.Configure
 	}
@@ -68,6 +79,7 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 type client struct {
 	container       *sqlstore.Container
 	inbox           *inbox.Store
+	delivery        *delivery
 	log             waLog.Logger
 	opener          Opener
 	shouldReconnect func(error) bool
@@ -194,5 +206,6 @@ func (a *client) Close() error {
 	a.cancelConn()
 	a.current.Load().Disconnect()
 	close(a.done)
+	a.delivery.stop()
 	return a.container.Close()
 }

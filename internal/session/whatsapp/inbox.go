@@ -43,9 +43,12 @@ func (a *client) recordIncoming(evt any) bool {
 	delay := putBackoff
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := a.inbox.Put(ctx, ev)
+		stored, err := a.inbox.Put(ctx, ev)
 		cancel()
 		if err == nil {
+			if stored {
+				a.delivery.notify()
+			}
 			return true
 		}
 		if attempt == putAttempts {

@@ -1,0 +1,48 @@
+package whatsapp
+
+import (
+	"context"
+	"sync"
+
+	"github.com/go-logr/logr"
+
+	"github.com/waoperator/whatsapp-operator/internal/session/events"
+	"github.com/waoperator/whatsapp-operator/internal/session/inbox"
+)
+
+// delivery runs one deliverer per sink for as long as the client is open. The client is opened
+// only while the session holds the Lease (Runtime.lead), so only the Lease holder delivers.
+type delivery struct {
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	deliverers []*events.Deliverer
+}
+
+func startDelivery(box *inbox.Store, cursors *events.Cursors, sinks []events.Sink, source string, log logr.Logger) *delivery {
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &delivery{cancel: cancel}
+	for _, sink := range sinks {
+		dl := &events.Deliverer{Sink: sink, Source: box, Cursors: cursors, CESource: source, Log: log.WithValues("sink", sink.Name)}
+		d.deliverers = append(d.deliverers, dl)
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := dl.Run(ctx); err != nil {
+				log.Error(err, "event delivery stopped", "sink", sink.Name)
+			}
+		}()
+	}
+	return d
+}
+
+// notify wakes every deliverer: the inbox has a new event.
+func (d *delivery) notify() {
+	for _, dl := range d.deliverers {
+		dl.Notify()
+	}
+}
+
+func (d *delivery) stop() {
+	d.cancel()
+	d.wg.Wait()
+}
