@@ -103,7 +103,7 @@ func (d *Device) mailboxLocked() MailboxStats {
 // recipient device, queues each in the device's mailbox and writes it to
 // the device's live connection, if any.
 func (s *Server) routeFromPhone(p *Phone, stanza waBinary.Node) {
-	id := types.MessageID(attrString(&stanza, "id"))
+	id := attrString(&stanza, "id")
 	typ := attrString(&stanza, "type")
 	now := strconv.FormatInt(time.Now().Unix(), 10)
 	participants, _ := stanza.GetOptionalChildByTag("participants")
@@ -118,7 +118,7 @@ func (s *Server) routeFromPhone(p *Phone, stanza waBinary.Node) {
 		node := waBinary.Node{
 			Tag: "message",
 			Attrs: waBinary.Attrs{
-				"from": p.JID(), "id": string(id), "t": now, "type": typ,
+				"from": p.JID(), "id": id, "t": now, "type": typ,
 				"notify": p.pushName(), "sender_lid": p.LID(),
 			},
 			Content: to.GetChildren(),
@@ -202,10 +202,10 @@ func (c *conn) handleReceipt(node *waBinary.Node) {
 	if typ == "" || typ == "inactive" {
 		kind = "delivery"
 	}
-	ids := []types.MessageID{types.MessageID(attrString(node, "id"))}
+	ids := []types.MessageID{attrString(node, "id")}
 	if list, ok := node.GetOptionalChildByTag("list"); ok {
 		for _, item := range list.GetChildrenByTag("item") {
-			ids = append(ids, types.MessageID(attrString(&item, "id")))
+			ids = append(ids, attrString(&item, "id"))
 		}
 	}
 	s := c.srv
@@ -229,7 +229,7 @@ func (c *conn) handleReceipt(node *waBinary.Node) {
 	for _, q := range confirmed {
 		q.from.confirmSession(c.device.jid)
 	}
-	c.sendNode(waBinary.Node{Tag: "ack", Attrs: waBinary.Attrs{"class": "receipt", "id": string(ids[0]), "from": c.device.jid}}) //nolint:errcheck // best effort, as the real service
+	c.sendNode(waBinary.Node{Tag: "ack", Attrs: waBinary.Attrs{"class": "receipt", "id": ids[0], "from": c.device.jid}}) //nolint:errcheck // best effort, as the real service
 }
 
 // handleMessageAck records <ack class="message" id [error]>: the device is
@@ -239,7 +239,7 @@ func (c *conn) handleMessageAck(node *waBinary.Node) {
 	if c.device == nil || attrString(node, "class") != "message" {
 		return
 	}
-	id := types.MessageID(attrString(node, "id"))
+	id := attrString(node, "id")
 	s := c.srv
 	s.mu.Lock()
 	mb := s.mailboxLocked(c.device.jid)

@@ -188,7 +188,7 @@ func (p *Phone) send(ctx context.Context, to types.JID, plaintext []byte, corrup
 	p.srv.mu.Unlock()
 	p.srv.routeFromPhone(p, waBinary.Node{
 		Tag:     "message",
-		Attrs:   waBinary.Attrs{"id": string(id), "to": to.ToNonAD(), "type": "text"},
+		Attrs:   waBinary.Attrs{"id": id, "to": to.ToNonAD(), "type": "text"},
 		Content: []waBinary.Node{{Tag: "participants", Content: participants}},
 	})
 	p.srv.mu.Lock()
@@ -254,5 +254,5 @@ func (p *Phone) WaitSent(ctx context.Context, cond func([]SentMessage) bool) ([]
 func newMessageID() types.MessageID {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return types.MessageID("3EB0" + strings.ToUpper(hex.EncodeToString(b[:])))
+	return "3EB0" + strings.ToUpper(hex.EncodeToString(b[:]))
 }

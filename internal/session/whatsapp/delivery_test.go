@@ -98,7 +98,7 @@ func TestPhoneMessagesReachASinkInOrderPerChat(t *testing.T) {
 		for _, p := range phones {
 			sent, err := p.SendText(ctx, to, strings.Repeat("x", i+1))
 			g.Expect(err).NotTo(HaveOccurred())
-			want[p.JID().String()] = append(want[p.JID().String()], string(sent.ID))
+			want[p.JID().String()] = append(want[p.JID().String()], sent.ID)
 		}
 	}
 	g.Eventually(func() int {
