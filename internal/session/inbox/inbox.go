@@ -166,3 +166,13 @@ func (s *Store) Backlog(ctx context.Context, seq int64) (int64, time.Time, error
 	}
 	return n, time.UnixMilli(oldest.Int64), nil
 }
+
+// Prune deletes events that reached the inbox before cutoff and whose seq is at most upTo (the
+// lowest sink cursor: nothing a sink still has to get is deleted). It returns how many it deleted.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time, upTo int64) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM waoperator_inbox WHERE received_at < $1 AND seq <= $2`, cutoff.UnixMilli(), upTo)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

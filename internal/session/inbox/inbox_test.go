@@ -87,3 +87,27 @@ func TestOpenRejectsAnUnknownDialect(t *testing.T) {
 	_, err := inbox.Open(context.Background(), nil, "mysql")
 	g.Expect(err).To(MatchError(ContainSubstring(`unsupported database dialect "mysql"`)))
 }
+
+func TestPruneKeepsRecentAndUndeliveredEvents(t *testing.T) {
+	g := NewWithT(t)
+	s := openSQLite(t)
+	ctx := context.Background()
+	for i, age := range []time.Duration{72 * time.Hour, 48 * time.Hour, 47 * time.Hour, time.Hour} {
+		ev := event("3EB0"+string(rune('A'+i)), "x")
+		ev.ReceivedAt = time.Now().Add(-age)
+		_, err := s.Put(ctx, ev)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	// Retention 47.5 h; a sink has everything up to seq 1: only the first row may go.
+	n, err := s.Prune(ctx, time.Now().Add(-47*time.Hour-30*time.Minute), 1)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(n).To(BeEquivalentTo(1))
+	// Every sink has everything: the other row older than the retention goes too.
+	n, err = s.Prune(ctx, time.Now().Add(-47*time.Hour-30*time.Minute), 1<<62)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(n).To(BeEquivalentTo(1))
+	rows, err := s.After(ctx, 0, 10)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(rows).To(HaveLen(2))
+	g.Expect(rows[0].MessageID).To(Equal("3EB0C"))
+}

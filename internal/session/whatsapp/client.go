@@ -2,10 +2,12 @@
 package whatsapp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-logr/logr"
 	"go.mau.fi/whatsmeow"
@@ -33,6 +35,9 @@ type Opener struct {
 	// CloudEvents source (the WhatsAppConnection).
 	Sinks       []events.Sink
 	EventSource string
+	// InboxRetention is how long an event stays in the inbox once every sink has it
+	// (default 7 days); PruneEvery how often that is enforced (default 1 h).
+	InboxRetention, PruneEvery time.Duration
 }
 
 // Open implements session.OpenClientFunc.
@@ -62,7 +67,8 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 	}
 	a := &client{container: container, inbox: box, log: wlog, opener: o, shouldReconnect: shouldReconnect,
 		events: make(chan session.Event, 256), done: make(chan struct{}),
-		delivery: startDelivery(box, cursors, o.Sinks, o.EventSource, log.WithName("events"))}
+		delivery: startDelivery(box, cursors, o.Sinks, o.EventSource, cmp.Or(o.InboxRetention, 7*24*time.Hour),
+			cmp.Or(o.PruneEvery, time.Hour), log.WithName("events"))}
 	if a.opener.Configure == nil {
 		a.opener.Configure = waendpoint.Configure
 	}

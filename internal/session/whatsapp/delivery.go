@@ -2,7 +2,9 @@ package whatsapp
 
 import (
 	"context"
+	"math"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 
@@ -18,9 +20,14 @@ type delivery struct {
 	deliverers []*events.Deliverer
 }
 
-func startDelivery(box *inbox.Store, cursors *events.Cursors, sinks []events.Sink, source string, log logr.Logger) *delivery {
+func startDelivery(box *inbox.Store, cursors *events.Cursors, sinks []events.Sink, source string, retention, pruneEvery time.Duration, log logr.Logger) *delivery {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &delivery{cancel: cancel}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.pruneLoop(ctx, box, retention, pruneEvery, log)
+	}()
 	for _, sink := range sinks {
 		dl := &events.Deliverer{Sink: sink, Source: box, Cursors: cursors, CESource: source, Log: log.WithValues("sink", sink.Name)}
 		d.deliverers = append(d.deliverers, dl)
@@ -39,6 +46,27 @@ func startDelivery(box *inbox.Store, cursors *events.Cursors, sinks []events.Sin
 func (d *delivery) notify() {
 	for _, dl := range d.deliverers {
 		dl.Notify()
+	}
+}
+
+// pruneLoop deletes, at start and then every pruneEvery, the events older than retention that
+// every sink has (all of them when there is no sink).
+func (d *delivery) pruneLoop(ctx context.Context, box *inbox.Store, retention, pruneEvery time.Duration, log logr.Logger) {
+	for {
+		upTo := int64(math.MaxInt64)
+		for _, dl := range d.deliverers {
+			upTo = min(upTo, dl.Stats().Cursor)
+		}
+		if n, err := box.Prune(ctx, time.Now().Add(-retention), upTo); err != nil && ctx.Err() == nil {
+			log.Error(err, "pruning the inbox failed")
+		} else if n > 0 {
+			log.V(1).Info("pruned the inbox", "events", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pruneEvery):
+		}
 	}
 }
 

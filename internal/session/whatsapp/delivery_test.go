@@ -21,6 +21,7 @@ import (
 
 	"github.com/waoperator/whatsapp-operator/internal/session"
 	"github.com/waoperator/whatsapp-operator/internal/session/events"
+	"github.com/waoperator/whatsapp-operator/internal/session/inbox"
 	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
 	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
@@ -81,6 +82,8 @@ func TestPhoneMessagesReachASinkInOrderPerChat(t *testing.T) {
 		Sinks: []events.Sink{{Name: "app", URL: hook.URL, Keys: [][]byte{sink.key},
 			MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}},
 		EventSource: "/namespaces/default/whatsappconnections/shop",
+		// Delivered events leave the inbox at once (the default keeps them 7 days).
+		InboxRetention: time.Nanosecond, PruneEvery: 50 * time.Millisecond,
 	}
 	cli, err := opener.Open(ctx, logr.Discard(), func(error) bool { return true })
 	g.Expect(err).NotTo(HaveOccurred())
@@ -118,4 +121,5 @@ func TestPhoneMessagesReachASinkInOrderPerChat(t *testing.T) {
 	g.Expect(sink.badSigs).To(BeZero())
 	g.Expect(sink.texts[want[phones[0].JID().String()][7]]).To(Equal("xxxxxxxx"))
 	g.Expect(sink.failed).To(BeNumerically(">", 0), "the sink failed some requests, which were retried")
+	g.Eventually(func() []inbox.Event { return inboxRows(g, path) }).Should(BeEmpty(), "delivered rows are pruned")
 }
