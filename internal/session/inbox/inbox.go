@@ -102,7 +102,21 @@ func (s *Store) Put(ctx context.Context, ev Event) (stored bool, err error) {
 	if ev.ReceivedAt.IsZero() {
 		ev.ReceivedAt = time.Now()
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = conn.Close() }()
+	if s.dialect == "sqlite" {
+		// The device store runs SQLite with synchronous NORMAL (no fsync per commit); a row whose
+		// receipt WhatsApp is about to get must survive a node crash, so this commit syncs the
+		// WAL, and with it every commit before it (the Signal session state that decrypted it).
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=FULL"); err != nil {
+			return false, err
+		}
+		defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=NORMAL") }()
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
 	}

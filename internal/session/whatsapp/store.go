@@ -21,8 +21,17 @@ import (
 // decryption saves the sender's identity inside one) fails at once with SQLITE_BUSY when another
 // connection wrote meanwhile, busy_timeout or not, and a message that failed to decrypt that way
 // is acknowledged to WhatsApp as undecryptable.
+//
+// synchronous(NORMAL), as whatsmeow's own sqlite3-fk-wal driver sets it: in WAL mode a commit
+// then appends to the WAL without an fsync (the WAL is synced at checkpoints), so the database
+// stays consistent on any crash, and only an OS crash or power loss can drop the last commits.
+// With the default FULL every autocommit fsyncs, and whatsmeow's first login inserts 812
+// pre-keys one statement each before it reports Connected: scan → Connected took 0.8–3.8 s
+// on a loaded node, 0.25–0.7 s with NORMAL (docs/benchmarks.md, "scan → Connected").
+// What WhatsApp is told we have (an inbox row before its receipt) is still fsynced: the inbox
+// commits with synchronous FULL, which syncs the whole WAL, every earlier commit included.
 func SQLiteDSN(path string) string {
-	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 }
 
 // OpenStore opens (and migrates) the device store. Its errors say where the store is, since
