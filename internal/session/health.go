@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // serve runs the health and metrics endpoints until ctx ends. Liveness is the process
@@ -25,7 +24,7 @@ func (r *Runtime) serve(ctx context.Context, log logr.Logger) error {
 		_, _ = w.Write([]byte("ok"))
 	})
 	metricsMux := http.NewServeMux()
-	metricsMux.Handle("/metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{}))
+	metricsMux.Handle("/metrics", r.metrics)
 
 	for _, s := range []struct {
 		addr    string
