@@ -141,6 +141,18 @@ func (m *machine) publish(ctx context.Context) {
 	m.publishPending = false
 }
 
+// note moves to state with message without writing it now: the next transition carries it, or
+// run's ticker writes it within a second. It is for the short states on the way to one a
+// person waits for: "Connecting" before the first QR code costs an API round trip before the
+// code (start → QR in status), and "paired; logging in" one while the client logs in.
+func (m *machine) note(state whatsappv1alpha1.SessionState, message string) {
+	if m.st.State != state {
+		m.log.Info("session state", "state", state, "message", message)
+	}
+	m.st.State, m.st.Message = state, message
+	m.publishPending = true
+}
+
 // enter moves to state with message and publishes it.
 func (m *machine) enter(ctx context.Context, state whatsappv1alpha1.SessionState, message string) {
 	if m.st.State != state {

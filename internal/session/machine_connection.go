@@ -84,7 +84,7 @@ func (m *machine) onEvent(ctx context.Context, ev Event) {
 		m.stopTimer()
 		m.clearPairing()
 		m.st.JID, m.st.Platform = ev.JID, ev.Platform
-		m.enter(ctx, whatsappv1alpha1.SessionConnecting, "paired; logging in")
+		m.note(whatsappv1alpha1.SessionConnecting, "paired; logging in")
 	case PairError:
 		m.endPairingWindow(ctx, "pairing failed: "+ev.Err.Error())
 	case Connected:

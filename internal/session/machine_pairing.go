@@ -14,8 +14,9 @@ func (m *machine) openPairingWindow(ctx context.Context) {
 	m.pairingActive = true
 	m.codes, m.code = nil, 0
 	if m.windows == 1 {
-		// Pairing starts (or starts over): say so, and publish any request just handled.
-		m.enter(ctx, whatsappv1alpha1.SessionConnecting, "opening a pairing window")
+		// Pairing starts (or starts over): say so, with any request just handled, in the write
+		// of the first QR code (or within a second if WhatsApp is slow to send one).
+		m.note(whatsappv1alpha1.SessionConnecting, "opening a pairing window")
 	}
 	if err := m.cli.Connect(ctx); err != nil {
 		m.endPairingWindow(ctx, "cannot reach WhatsApp to pair: "+err.Error())

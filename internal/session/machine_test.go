@@ -207,3 +207,21 @@ func TestConfigRejectsInvalidLeaseTimings(t *testing.T) {
 	cfg = Config{ConnectionName: "a", Namespace: "b", PodName: "c", PodUID: "d", LeaseName: "e"}.withDefaults()
 	g.Expect(cfg.validate()).To(MatchError(ContainSubstring("REST config")))
 }
+
+// Start → QR in status: the first status write of a pairing window is the QR code itself, not a
+// "Connecting" written (one API round trip) before the client even dials WhatsApp.
+func TestTheFirstQRCodeIsThePairingWindowsFirstStatusWrite(t *testing.T) {
+	g := NewWithT(t)
+	h := startMachine(t, newFakeClient(""), testConnection())
+	g.Eventually(h.cli.Calls, wait, tick).Should(Equal([]string{"connect"}))
+	h.cli.events <- QRCodes{Codes: []string{"c1"}}
+	g.Eventually(func() string { return h.pub.Last().QRCode }, wait, tick).Should(Equal("c1"))
+	g.Expect(h.pub.States()).To(Equal([]whatsappv1alpha1.SessionState{whatsappv1alpha1.SessionPairing}))
+}
+
+// A window whose QR code does not come still says Connecting, within the retry tick.
+func TestConnectingIsWrittenWhenNoQRCodeComes(t *testing.T) {
+	g := NewWithT(t)
+	h := startMachine(t, newFakeClient(""), testConnection())
+	g.Eventually(state(h.pub), wait, tick).Should(Equal(whatsappv1alpha1.SessionConnecting))
+}
