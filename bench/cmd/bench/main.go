@@ -27,14 +27,15 @@ type sizes struct {
 	Throughput     int           // resources for the throughput figure
 	QR             int           // resources applied at once for time to QR
 	Idle           int           // connected idle sessions for memory and API writes
+	ProcessTrials  int           // sessions started and paired one at a time for the per-process figures
 	IdleWindow     time.Duration // how long API writes are counted
 	FailoverTrials int
 	ManagerObjects int // resources the separate manager process reconciles
 }
 
 var (
-	fullSizes  = sizes{Throughput: 500, QR: 20, Idle: 10, IdleWindow: 5 * time.Minute, FailoverTrials: 20, ManagerObjects: 1000}
-	quickSizes = sizes{Throughput: 100, QR: 10, Idle: 5, IdleWindow: 60 * time.Second, FailoverTrials: 3, ManagerObjects: 200}
+	fullSizes  = sizes{Throughput: 500, QR: 20, Idle: 10, ProcessTrials: 10, IdleWindow: 5 * time.Minute, FailoverTrials: 20, ManagerObjects: 1000}
+	quickSizes = sizes{Throughput: 100, QR: 10, Idle: 5, ProcessTrials: 3, IdleWindow: 60 * time.Second, FailoverTrials: 3, ManagerObjects: 200}
 )
 
 func main() {
@@ -43,7 +44,7 @@ func main() {
 	flag.StringVar(&o.Assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"),
 		"Directory with kube-apiserver and etcd, as hack/envtest-binaries.sh prints it (default $KUBEBUILDER_ASSETS).")
 	flag.StringVar(&o.Out, "out", "bench/results.json", "Where the results are written.")
-	flag.StringVar(&o.Only, "only", "", "Comma-separated figures to run (throughput,qr,idle,failover,manager); default all.")
+	flag.StringVar(&o.Only, "only", "", "Comma-separated figures to run (throughput,process,qr,idle,failover,manager); default all.")
 	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "Small counts (default $BENCH_QUICK=1).")
 	verbose := flag.Bool("v", false, "Log the controller, runner and manager at info level.")
 	flag.Parse()
@@ -122,6 +123,7 @@ func run(ctx context.Context, o options) (*results, error) {
 		return res, err
 	}
 	defer bins.cleanup()
+	res.Whatsmeow = whatsmeowVersion(bins.session)
 
 	type phase struct {
 		name string
@@ -130,11 +132,11 @@ func run(ctx context.Context, o options) (*results, error) {
 	var failed []string
 	for _, p := range []phase{
 		{"throughput", benchThroughput},
-		{"qr", benchSessions}, // time to QR, then session memory and idle API writes on the same stack
+		{"qr", benchSessions}, // per-process figures, time to QR, then session memory and idle API writes on the same stack
 		{"failover", benchFailover},
 		{"manager", benchManagerMemory},
 	} {
-		if !o.wants(p.name) && (p.name != "qr" || !o.wants("idle")) {
+		if !o.wants(p.name) && (p.name != "qr" || !o.wants("idle") && !o.wants("process")) {
 			continue
 		}
 		if ctx.Err() != nil {

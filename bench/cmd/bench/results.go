@@ -1,6 +1,7 @@
 package main
 
 import (
+	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,9 @@ type results struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	CPUs     int       `json:"cpus"`
+	// Whatsmeow is the go.mau.fi/whatsmeow version in the measured session binary: the
+	// session's speed and memory are mostly whatsmeow's.
+	Whatsmeow string `json:"whatsmeow,omitempty"`
 	// Load is /proc/loadavg at the start of each figure: the machine is shared, and a figure
 	// taken under another helper's test run is read with that in mind.
 	Load    map[string]string `json:"loadavg,omitempty"`
@@ -69,7 +73,8 @@ func (r *results) write(path string) error {
 }
 
 func printTable(w io.Writer, r *results) {
-	_, _ = fmt.Fprintf(w, "\nwhatsapp-operator benchmarks (%s run, %d CPUs, %s): %s\n\n", r.Mode, r.CPUs, r.Started.Format(time.RFC3339), r.Command)
+	_, _ = fmt.Fprintf(w, "\nwhatsapp-operator benchmarks (%s run, %d CPUs, %s, whatsmeow %s): %s\n\n",
+		r.Mode, r.CPUs, r.Started.Format(time.RFC3339), r.Whatsmeow, r.Command)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	_, _ = fmt.Fprintln(tw, "figure\tvalue\ttarget\tresult\tdetail")
 	for _, f := range r.Figures {
@@ -83,6 +88,23 @@ func printTable(w io.Writer, r *results) {
 	for _, e := range r.Errors {
 		_, _ = fmt.Fprintln(w, "error:", e)
 	}
+}
+
+// whatsmeowVersion reads the whatsmeow version from the binary's build information.
+func whatsmeowVersion(bin string) string {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	for _, d := range info.Deps {
+		if d.Path == "go.mau.fi/whatsmeow" {
+			if d.Replace != nil {
+				return d.Version + " => " + d.Replace.Path + " " + d.Replace.Version
+			}
+			return d.Version
+		}
+	}
+	return "not linked"
 }
 
 func fmtValue(v float64) string {
