@@ -106,7 +106,8 @@ type SQLiteStore struct {
 // PostgresStore is a device store in PostgreSQL.
 type PostgresStore struct {
 	// secretRef names the Secret, in this namespace, and its key holding the DSN
-	// (e.g. postgres://user:pass@host:5432/db?sslmode=require).
+	// (e.g. postgres://user:pass@host:5432/db?sslmode=verify-full: verify the server certificate
+	// and its host name).
 	SecretRef SecretKeyRef `json:"secretRef"`
 }
 
@@ -206,6 +207,7 @@ type WhatsAppConnectionStatus struct {
 
 	// lastHandledReconnectAt echoes the reconnect-requested-at annotation token the controller
 	// last acted on.
+	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	LastHandledReconnectAt string `json:"lastHandledReconnectAt,omitempty"`
 

@@ -22,7 +22,7 @@ func (m *machine) start(ctx context.Context, wac *whatsappv1alpha1.WhatsAppConne
 		m.onResource(ctx, wac)
 		return
 	}
-	if tok := wac.Annotations[whatsappv1alpha1.ReconnectRequestedAtAnnotation]; tok != "" {
+	if tok := whatsappv1alpha1.RequestToken(wac, whatsappv1alpha1.ReconnectRequestedAtAnnotation); tok != "" {
 		// This pod is the answer to that request: the controller replaced the halted one.
 		m.st.LastHandledReconnectAt = tok
 	}

@@ -35,9 +35,9 @@ func (m *machine) onResource(ctx context.Context, wac *whatsappv1alpha1.WhatsApp
 		}
 		return false
 	}
-	if tok := wac.Annotations[whatsappv1alpha1.LogoutRequestedAtAnnotation]; tok != "" && tok != m.st.LastHandledLogoutAt {
+	if tok := whatsappv1alpha1.RequestToken(wac, whatsappv1alpha1.LogoutRequestedAtAnnotation); tok != "" && tok != m.st.LastHandledLogoutAt {
 		m.st.LastHandledLogoutAt = tok
-		if m.cli == nil || m.replaced {
+		if m.cli == nil || m.replaced || whatsappv1alpha1.LogoutTokenPredatesResource(wac, tok) {
 			m.publish(ctx)
 			return false
 		}
@@ -46,7 +46,7 @@ func (m *machine) onResource(ctx context.Context, wac *whatsappv1alpha1.WhatsApp
 		m.connect(ctx)
 		return true
 	}
-	if tok := wac.Annotations[whatsappv1alpha1.ReconnectRequestedAtAnnotation]; tok != "" && tok != m.st.LastHandledReconnectAt {
+	if tok := whatsappv1alpha1.RequestToken(wac, whatsappv1alpha1.ReconnectRequestedAtAnnotation); tok != "" && tok != m.st.LastHandledReconnectAt {
 		m.st.LastHandledReconnectAt = tok
 		if m.cli != nil && !m.replaced && resumable[m.st.State] && (m.halted || m.st.State == whatsappv1alpha1.SessionDisconnected) {
 			m.attempts.Store(0)
