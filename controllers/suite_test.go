@@ -14,12 +14,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -80,19 +83,19 @@ var _ = AfterSuite(func() {
 	Expect(testEnv.Stop()).To(Succeed())
 })
 
+// testManagerLabel marks the WhatsAppConnections of a manager started with other options (see
+// otherManager): the suite's usual managers do not see them, so two managers never disagree.
+const testManagerLabel = "test.waoperator.io/manager"
+
 // startManager runs a manager with the reconciler until ctx ends. Several may run at once: the
-// controller must stay correct without manager leader election.
-func startManager(ctx context.Context) {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  CacheOptions(),
-		// Several managers run in one test process; each registers the same controller name.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+// controller must stay correct without manager leader election. Unless tune says otherwise, it
+// ignores the WhatsAppConnections labelled testManagerLabel.
+func startManager(ctx context.Context, tune ...func(*managerSetup)) {
+	cacheOpts := CacheOptions()
+	notLabelled, err := labels.NewRequirement(testManagerLabel, selection.DoesNotExist, nil)
 	Expect(err).NotTo(HaveOccurred())
-	r := NewReconciler(mgr, Options{
+	cacheOpts.ByObject[&whatsappv1alpha1.WhatsAppConnection{}] = cache.ByObject{Label: labels.NewSelector().Add(*notLabelled)}
+	opts := Options{
 		Session: SessionConfig{
 			Image:         "example.com/whatsapp-operator:test",
 			Resources:     DefaultOptions().Session.Resources,
@@ -103,7 +106,22 @@ func startManager(ctx context.Context) {
 		LogoutTimeout:           testLogoutTimeout,
 		CrashBackoff:            testCrashBackoff,
 		MaxConcurrentReconciles: 4,
+	}
+	setup := &managerSetup{Cache: cacheOpts, Options: opts, Config: cfg}
+	for _, t := range tune {
+		t(setup)
+	}
+	cacheOpts, opts = setup.Cache, setup.Options
+	mgr, err := ctrl.NewManager(setup.Config, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cacheOpts,
+		// Several managers run in one test process; each registers the same controller name.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
+	Expect(err).NotTo(HaveOccurred())
+	r := NewReconciler(mgr, opts)
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
@@ -236,5 +254,30 @@ func warningEvents(ns, name string) func() []string {
 			}
 		}
 		return reasons
+	}
+}
+
+// managerSetup is what a test may change about a manager before it starts.
+type managerSetup struct {
+	Cache   cache.Options
+	Options Options
+	Config  *rest.Config
+}
+
+// otherManager starts, for the rest of the test, a manager that sees only the
+// WhatsAppConnections labelled testManagerLabel=name, with the setup changed by tune. It
+// returns the mutation that labels a resource for it.
+func otherManager(name string, tune func(*managerSetup)) func(*whatsappv1alpha1.WhatsAppConnection) {
+	mgrCtx, stopMgr := context.WithCancel(ctx)
+	DeferCleanup(stopMgr)
+	startManager(mgrCtx, func(m *managerSetup) {
+		tune(m)
+		m.Cache.ByObject[&whatsappv1alpha1.WhatsAppConnection{}] = cache.ByObject{Label: labels.SelectorFromSet(labels.Set{testManagerLabel: name})}
+	})
+	return func(w *whatsappv1alpha1.WhatsAppConnection) {
+		if w.Labels == nil {
+			w.Labels = map[string]string{}
+		}
+		w.Labels[testManagerLabel] = name
 	}
 }

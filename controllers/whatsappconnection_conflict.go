@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -41,7 +42,12 @@ func recordedHalt(st *whatsappv1alpha1.WhatsAppConnectionStatus) *metav1.Conditi
 // resumeIfRequested lifts a halt when a person asked: a new reconnect-requested-at token, or a
 // new spec generation. The token is echoed in status whether or not anything was halted.
 func (r *WhatsAppConnectionReconciler) resumeIfRequested(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	token := p.wac.Annotations[whatsappv1alpha1.ReconnectRequestedAtAnnotation]
+	token := whatsappv1alpha1.RequestToken(p.wac, whatsappv1alpha1.ReconnectRequestedAtAnnotation)
+	if token == "" && p.wac.Annotations[whatsappv1alpha1.ReconnectRequestedAtAnnotation] != "" {
+		// Echoing it would make every status write fail; the admission policy refuses it.
+		r.warn(p.wac, "RequestIgnored", "Resume", fmt.Sprintf("the %s annotation is longer than %d characters and is ignored",
+			whatsappv1alpha1.ReconnectRequestedAtAnnotation, whatsappv1alpha1.MaxRequestTokenLength))
+	}
 	newToken := token != "" && token != p.status.LastHandledReconnectAt
 	if newToken {
 		p.status.LastHandledReconnectAt = token
@@ -117,36 +123,82 @@ func (r *WhatsAppConnectionReconciler) checkOwnership(ctx context.Context, p *pa
 			return nil, err
 		}
 		if !metav1.IsControlledBy(obj, p.wac) {
-			kind, _ := apiutil.GVKForObject(obj, r.Scheme)
-			p.conflict = &verdict{whatsappv1alpha1.ReasonResourceNotOwned, fmt.Sprintf(
-				"%s %s/%s exists and is not controlled by this WhatsAppConnection; the controller never adopts or overwrites it. Delete or rename it to continue",
-				kind.Kind, obj.GetNamespace(), obj.GetName())}
+			p.conflict = r.notOwned(obj).verdict()
 			return stop()
 		}
 	}
 	return nil, nil
 }
 
+// notOwnedError ends a pass that found, by failing to create an object, that one with that name
+// exists and is not controlled by the resource. reconcile turns it into a ResourceNotOwned halt.
+type notOwnedError struct{ kind, namespace, name string }
+
+func (e *notOwnedError) Error() string {
+	return fmt.Sprintf("%s %s/%s exists and is not controlled by this WhatsAppConnection", e.kind, e.namespace, e.name)
+}
+
+func (e *notOwnedError) verdict() *verdict {
+	return &verdict{whatsappv1alpha1.ReasonResourceNotOwned,
+		e.Error() + "; the controller never adopts or overwrites it. Delete or rename it to continue"}
+}
+
+func (r *WhatsAppConnectionReconciler) notOwned(obj client.Object) *notOwnedError {
+	kind, _ := apiutil.GVKForObject(obj, r.Scheme)
+	return &notOwnedError{kind.Kind, obj.GetNamespace(), obj.GetName()}
+}
+
+// notOwnedRecheck is how often a resource blocked by an object the cache cannot show (it lacks
+// the connection label, so no event tells when it goes) looks again.
+const notOwnedRecheck = 10 * time.Second
+
+// alreadyExists follows a create that failed because the name is taken. The cache holds only
+// labelled objects, so the taker is read around it: when it is this resource's own object the
+// cache is behind; otherwise it is a blocker (a notOwnedError).
+func (r *WhatsAppConnectionReconciler) alreadyExists(ctx context.Context, wac *whatsappv1alpha1.WhatsAppConnection, obj client.Object) (*ctrl.Result, error) {
+	current, ok := obj.DeepCopyObject().(client.Object)
+	if !ok {
+		return stopFor(cacheLag)
+	}
+	err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), current)
+	if apierrors.IsNotFound(err) {
+		return stopFor(cacheLag) // gone in the meantime
+	}
+	if err != nil {
+		return nil, err
+	}
+	if metav1.IsControlledBy(current, wac) {
+		return stopFor(cacheLag)
+	}
+	return nil, r.notOwned(current)
+}
+
 // checkDuplicates halts the younger of two resources that claim the same phone number or the
-// same device (the older one, by creation time and then name, keeps its session).
+// same device (the older one, by creation time and then name, keeps its session). Claims are
+// compared within a namespace unless the manager runs with --cluster-wide-claims.
 func (r *WhatsAppConnectionReconciler) checkDuplicates(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	for _, c := range claims {
 		value := c.value(p.wac)
 		if value == "" {
 			continue
 		}
-		others := &whatsappv1alpha1.WhatsAppConnectionList{}
-		if err := r.List(ctx, others, client.MatchingFields{c.index: value}); err != nil {
+		others, err := r.claimants(ctx, c, value, p.wac.Namespace)
+		if err != nil {
 			return nil, err
 		}
-		for i := range others.Items {
-			other := &others.Items[i]
+		for i := range others {
+			other := &others[i]
 			if other.UID == p.wac.UID || !other.DeletionTimestamp.IsZero() || !olderThan(other, p.wac) {
 				continue
 			}
+			// Another namespace is another tenant: its objects are not named to this one.
+			holder := "an older WhatsAppConnection in another namespace"
+			if other.Namespace == p.wac.Namespace {
+				holder = "the older WhatsAppConnection " + other.Name
+			}
 			p.conflict = &verdict{c.reason, fmt.Sprintf(
-				"%s %s is already claimed by the older WhatsAppConnection %s/%s; this one does not run a session while that one exists",
-				c.what, value, other.Namespace, other.Name)}
+				"%s %s is already claimed by %s; this one does not run a session while that one exists",
+				c.what, value, holder)}
 			if p.pod != nil && p.pod.DeletionTimestamp.IsZero() {
 				return r.deletePodAndWait(ctx, p, "SessionStopped", "stopping the session: "+p.conflict.message)
 			}
@@ -154,6 +206,18 @@ func (r *WhatsAppConnectionReconciler) checkDuplicates(ctx context.Context, p *p
 		}
 	}
 	return nil, nil
+}
+
+// claimants lists the resources that claim value: in namespace ns, or in every namespace the
+// manager watches when it runs with cluster-wide claims.
+func (r *WhatsAppConnectionReconciler) claimants(ctx context.Context, c claim, value, ns string) ([]whatsappv1alpha1.WhatsAppConnection, error) {
+	opts := []client.ListOption{client.MatchingFields{c.index: value}}
+	if !r.ClusterWideClaims {
+		opts = append(opts, client.InNamespace(ns))
+	}
+	list := &whatsappv1alpha1.WhatsAppConnectionList{}
+	err := r.List(ctx, list, opts...)
+	return list.Items, err
 }
 
 // olderThan orders resources by creation time, then by namespace and name, so that exactly one

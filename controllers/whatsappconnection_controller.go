@@ -3,12 +3,18 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -47,6 +53,9 @@ type WhatsAppConnectionReconciler struct {
 	LogoutTimeout time.Duration
 	// MaxConcurrentReconciles is how many resources are reconciled at once.
 	MaxConcurrentReconciles int
+	// ClusterWideClaims makes a phone number or device claimed in one namespace unavailable in
+	// every other. Off, two namespaces (two tenants) never see or block each other.
+	ClusterWideClaims bool
 }
 
 // Options configure a reconciler beyond what its manager provides.
@@ -55,6 +64,7 @@ type Options struct {
 	LogoutTimeout           time.Duration
 	CrashBackoff            time.Duration
 	MaxConcurrentReconciles int
+	ClusterWideClaims       bool
 }
 
 // DefaultOptions are the manager's flag defaults.
@@ -90,29 +100,60 @@ func NewReconciler(mgr ctrl.Manager, o Options) *WhatsAppConnectionReconciler {
 		LogoutTimeout:           o.LogoutTimeout,
 		CrashBackoff:            o.CrashBackoff,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		ClusterWideClaims:       o.ClusterWideClaims,
 	}
 }
 
-// CacheOptions are the cache settings the reconciler is built for. It never reads
-// managedFields, and server-side apply makes them a large part of every cached object (the
-// WhatsAppConnection carries two managers' status fields), so the cache drops them.
+// CacheOptions are the cache settings the reconciler is built for; namespaces, when given,
+// limit the manager to them (--watch-namespaces, with Roles instead of ClusterRoles).
 //
+// Of the kinds the controller creates, the cache holds only objects labelled as a session's
+// (ownedSelector): the manager keeps no copy of the cluster's other pods, Leases or RBAC
+// objects. An object with an expected name but without that label is found when creating ours
+// fails (see alreadyExists).
+//
+// It never reads managedFields, and server-side apply makes them a large part of every cached
+// object (the WhatsAppConnection carries two managers' status fields), so the cache drops them.
 // Pods are the largest objects cached, and the controller reads only their metadata and status
 // (phase, exit codes): it never reads a pod's spec back, it compares the spec hash annotation.
 // So the cached pods carry no spec.
-func CacheOptions() cache.Options {
+func CacheOptions(namespaces ...string) cache.Options {
 	stripManagedFields := cache.TransformStripManagedFields()
-	return cache.Options{
+	owned := cache.ByObject{Label: ownedSelector}
+	opts := cache.Options{
 		DefaultTransform: stripManagedFields,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}: {Transform: func(obj any) (any, error) {
+			&corev1.Pod{}: {Label: ownedSelector, Transform: func(obj any) (any, error) {
 				if pod, ok := obj.(*corev1.Pod); ok {
 					pod.Spec = corev1.PodSpec{}
 				}
 				return stripManagedFields(obj)
 			}},
+			&coordinationv1.Lease{}:         owned,
+			&corev1.ServiceAccount{}:        owned,
+			&corev1.PersistentVolumeClaim{}: owned,
+			&rbacv1.Role{}:                  owned,
+			&rbacv1.RoleBinding{}:           owned,
 		},
 	}
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
+}
+
+// ownedSelector matches the objects the controller creates: each carries the connection label.
+var ownedSelector = labels.NewSelector().Add(mustRequirement(whatsappv1alpha1.ConnectionLabel, selection.Exists))
+
+func mustRequirement(key string, op selection.Operator, values ...string) labels.Requirement {
+	req, err := labels.NewRequirement(key, op, values)
+	if err != nil {
+		panic(err)
+	}
+	return *req
 }
 
 // SessionConfig is the manager-wide configuration of session pods.
@@ -142,7 +183,15 @@ type SessionConfig struct {
 func (r *WhatsAppConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	wac := &whatsappv1alpha1.WhatsAppConnection{}
 	if err := r.Get(ctx, req.NamespacedName, wac); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetMetrics(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !wac.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(wac, finalizer) {
+		// On its way out, done with: counting it would bring back the series just forgotten.
+		forgetMetrics(wac.Namespace, wac.Name)
+		return ctrl.Result{}, nil
 	}
 	reconcilePasses.WithLabelValues(wac.Namespace, wac.Name).Inc()
 
@@ -195,6 +244,11 @@ func (r *WhatsAppConnectionReconciler) reconcile(ctx context.Context, p *pass) (
 	}
 	for _, step := range steps {
 		res, err := step.run(ctx, p)
+		if foreign := (*notOwnedError)(nil); errors.As(err, &foreign) {
+			p.conflict = foreign.verdict()
+			r.summarize(p)
+			return ctrl.Result{RequeueAfter: notOwnedRecheck}, nil
+		}
 		if err != nil {
 			log.V(1).Info("step failed", "step", step.name, "error", err.Error())
 			return ctrl.Result{}, err

@@ -40,6 +40,9 @@ func (r *WhatsAppConnectionReconciler) reconcileDelete(ctx context.Context, wac 
 		}
 		r.warn(wac, "LogoutTimedOut", "Delete", fmt.Sprintf(
 			"the session did not report LoggedOut within %s; removing it anyway. The device may still be listed on the phone: remove it there", r.LogoutTimeout))
+	} else if why := cannotLogOut(p); why != "" {
+		r.warn(wac, "LogoutNotPossible", "Delete",
+			"logoutOnDelete is true but the device was not logged out: "+why+". It stays listed on the phone under Linked devices: remove it there")
 	}
 
 	if pod != nil {
@@ -64,7 +67,28 @@ func (r *WhatsAppConnectionReconciler) reconcileDelete(ctx context.Context, wac 
 
 	controllerutil.RemoveFinalizer(wac, finalizer)
 	// Another pass (or manager) may have released it already.
-	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, wac))
+	if err := r.Update(ctx, wac); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, err
+	}
+	forgetMetrics(wac.Namespace, wac.Name)
+	return ctrl.Result{}, nil
+}
+
+// cannotLogOut says why a resource being deleted with logoutOnDelete, whose last session
+// reported a linked device, has no session that could log it out; "" when it has one (or
+// nothing to log out).
+func cannotLogOut(p *pass) string {
+	if p.wac.Spec.LogoutOnDelete != nil && !*p.wac.Spec.LogoutOnDelete {
+		return ""
+	}
+	last := p.wac.Status.Connection
+	if p.pod != nil || last == nil || last.JID == "" || last.State == whatsappv1alpha1.SessionLoggedOut {
+		return ""
+	}
+	if p.wac.Spec.Suspend {
+		return "spec.suspend is true, so no session runs (set suspend: false and let it connect before deleting, to log out)"
+	}
+	return "no session runs (the resource was halted or its session had stopped)"
 }
 
 // podGoneGrace is how long past the logout bound deletion waits for the pod to terminate.

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
@@ -98,3 +99,70 @@ var _ = Describe("deletion", func() {
 		}
 	})
 })
+
+var _ = Describe("deletion, what is left behind", func() {
+	It("says in a Warning that a suspended resource's device could not be logged out", func() {
+		ns := newNamespace()
+		newConnection(ns, "asleep")
+		pod := sessionPod(ns, "asleep")
+		reportAsSession(ns, "asleep", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1444:7@s.whatsapp.net"})
+		Eventually(phaseOf(ns, "asleep")).Should(Equal(whatsappv1alpha1.PhaseConnected))
+		update(ns, "asleep", func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.Suspend = true })
+		Eventually(phaseOf(ns, "asleep")).Should(Equal(whatsappv1alpha1.PhaseSuspended))
+		Eventually(podUID(ns, "asleep")).Should(BeEmpty())
+
+		Expect(k8sClient.Delete(ctx, get(ns, "asleep"))).To(Succeed())
+		wac := &whatsappv1alpha1.WhatsAppConnection{}
+		wac.SetNamespace(ns)
+		wac.SetName("asleep")
+		Eventually(gone(wac)).Should(BeTrue())
+		Eventually(warningMessages(ns, "asleep", "LogoutNotPossible")).Should(ContainElement(
+			ContainSubstring("spec.suspend is true")))
+	})
+
+	It("deletes the resource's metric series with it", func() {
+		ns := newNamespace()
+		newConnection(ns, "counted")
+		sessionPod(ns, "counted")
+		Eventually(seriesOf(ns, "counted")).ShouldNot(BeZero())
+		Expect(k8sClient.Delete(ctx, get(ns, "counted"))).To(Succeed())
+		Eventually(seriesOf(ns, "counted")).Should(BeZero())
+		Consistently(seriesOf(ns, "counted"), time.Second).Should(BeZero())
+	})
+})
+
+// warningMessages lists the messages of Warning events with that reason about a resource.
+func warningMessages(ns, name, reason string) func() []string {
+	return func() []string {
+		list := &corev1.EventList{}
+		Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		var msgs []string
+		for _, e := range list.Items {
+			if e.Type == corev1.EventTypeWarning && e.InvolvedObject.Name == name && e.Reason == reason {
+				msgs = append(msgs, e.Message)
+			}
+		}
+		return msgs
+	}
+}
+
+// seriesOf counts the manager's metric series labelled with the resource.
+func seriesOf(ns, name string) func() int {
+	return func() int {
+		families, err := metrics.Registry.Gather()
+		Expect(err).NotTo(HaveOccurred())
+		n := 0
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["namespace"] == ns && labels["name"] == name {
+					n++
+				}
+			}
+		}
+		return n
+	}
+}

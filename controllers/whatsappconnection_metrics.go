@@ -12,6 +12,12 @@ var reconcilePasses = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Reconcile passes per WhatsAppConnection.",
 }, []string{"namespace", "name"})
 
+// forgetMetrics removes a deleted resource's series, so that a namespace's churn does not grow
+// the manager's memory and /metrics without bound.
+func forgetMetrics(namespace, name string) {
+	reconcilePasses.DeleteLabelValues(namespace, name)
+}
+
 func init() {
 	metrics.Registry.MustRegister(reconcilePasses)
 }

@@ -83,8 +83,8 @@ func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (
 	}
 	if err := r.Create(ctx, desired); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			// The cache is behind: the pod exists.
-			return stopFor(cacheLag)
+			// The cache is behind, or the name is taken by a pod the cache does not hold.
+			return r.alreadyExists(ctx, p.wac, desired)
 		}
 		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
 			// Admission refused the pod (an unknown priority class, a quota, a policy). Say so, and

@@ -89,7 +89,7 @@ func (r *WhatsAppConnectionReconciler) createIfMissing(ctx context.Context, wac 
 	}
 	if err := r.Create(ctx, desired); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return stopFor(cacheLag) // the cache is behind
+			return r.alreadyExists(ctx, wac, desired)
 		}
 		return nil, err
 	}

@@ -112,13 +112,13 @@ func (r *WhatsAppConnectionReconciler) mapRivals(ctx context.Context, obj client
 		if value == "" {
 			continue
 		}
-		rivals := &whatsappv1alpha1.WhatsAppConnectionList{}
-		if err := r.List(ctx, rivals, client.MatchingFields{c.index: value}); err != nil {
+		rivals, err := r.claimants(ctx, c, value, wac.Namespace)
+		if err != nil {
 			continue
 		}
-		for i := range rivals.Items {
-			if rivals.Items[i].UID != wac.UID {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rivals.Items[i])})
+		for i := range rivals {
+			if rivals[i].UID != wac.UID {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rivals[i])})
 			}
 		}
 	}

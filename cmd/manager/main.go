@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,6 +38,8 @@ func main() {
 		concurrency                          int
 		logoutTimeout, crashBackoff          time.Duration
 		session                              controllers.SessionConfig
+		watchNamespaces                      string
+		clusterWideClaims                    bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (HTTP with --metrics-secure=false). 0 disables it.")
@@ -66,20 +69,26 @@ func main() {
 		"Memory request of session pods that do not set spec.session.resources.")
 	flag.Var(quantityFlag{session.Resources.Limits, corev1.ResourceMemory}, "session-memory-limit",
 		"Memory limit of session pods that do not set spec.session.resources.")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces the manager watches and acts in; empty: every namespace. With it the manager needs Roles in those namespaces only (config/namespaced, chart value watchNamespaces).")
+	flag.BoolVar(&clusterWideClaims, "cluster-wide-claims", false,
+		"Refuse a phone number or device claimed by a WhatsAppConnection in any watched namespace, not only in the resource's own. "+
+			"Messages never name the other namespace's objects.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(ctrl.SetupSignalHandler(), metricsAddr, secureMetrics, probeAddr, leaderElect, concurrency, logoutTimeout, crashBackoff, sessionImage, session); err != nil {
+	scope := watchScope{namespaces: splitNamespaces(watchNamespaces), clusterWideClaims: clusterWideClaims}
+	if err := run(ctrl.SetupSignalHandler(), metricsAddr, secureMetrics, probeAddr, leaderElect, concurrency, logoutTimeout, crashBackoff, sessionImage, session, scope); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr string, leaderElect bool,
-	concurrency int, logoutTimeout, crashBackoff time.Duration, sessionImage string, session controllers.SessionConfig) error {
+	concurrency int, logoutTimeout, crashBackoff time.Duration, sessionImage string, session controllers.SessionConfig, scope watchScope) error {
 	// client-go's elector refuses renew-deadline <= 1.2 × retry-period (its jitter); check here so
 	// a bad flag stops the manager instead of every session pod.
 	if session.RenewDeadline >= session.LeaseDuration || float64(session.RenewDeadline) <= 1.2*float64(session.RetryPeriod) {
@@ -104,7 +113,7 @@ func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr 
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         controllers.CacheOptions(),
+		Cache:                         controllers.CacheOptions(scope.namespaces...),
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
@@ -118,13 +127,15 @@ func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr 
 		sessionImage = ownImage(ctx, mgr.GetAPIReader())
 	}
 	session.Image = sessionImage
-	ctrl.Log.WithName("setup").Info("session pods", "image", session.Image, "leaseDuration", session.LeaseDuration)
+	ctrl.Log.WithName("setup").Info("session pods", "image", session.Image, "leaseDuration", session.LeaseDuration,
+		"watchNamespaces", scope.namespaces, "clusterWideClaims", scope.clusterWideClaims)
 
 	r := controllers.NewReconciler(mgr, controllers.Options{
 		Session:                 session,
 		LogoutTimeout:           logoutTimeout,
 		CrashBackoff:            crashBackoff,
 		MaxConcurrentReconciles: concurrency,
+		ClusterWideClaims:       scope.clusterWideClaims,
 	})
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err
@@ -173,4 +184,21 @@ func (f quantityFlag) Set(v string) error {
 	}
 	f.list[f.name] = q
 	return nil
+}
+
+// watchScope is where the manager acts and how far a claim reaches.
+type watchScope struct {
+	namespaces        []string
+	clusterWideClaims bool
+}
+
+// splitNamespaces parses --watch-namespaces: comma-separated, blanks dropped.
+func splitNamespaces(v string) []string {
+	var out []string
+	for _, ns := range strings.Split(v, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			out = append(out, ns)
+		}
+	}
+	return out
 }
