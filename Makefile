@@ -171,10 +171,11 @@ build-installer: manifests generate kustomize ## Render config/default with IMG 
 	"$(KUSTOMIZE)" build config/default > dist/install.yaml
 
 .PHONY: helm-sync
-helm-sync: manifests ## Copy the CRDs, the manager's ClusterRole and the alerts into the Helm chart (a test fails while they differ).
+helm-sync: manifests ## Copy the CRDs, the manager's ClusterRole, the admission policy and the alerts into the Helm chart (a test fails while they differ).
 	rm -f charts/whatsapp-operator/crds/*.yaml
 	cp config/crd/bases/*.yaml charts/whatsapp-operator/crds/
 	cp config/rbac/role.yaml charts/whatsapp-operator/files/manager-role.yaml
+	cp config/admission/policy.yaml charts/whatsapp-operator/files/admission-policy.yaml
 	sed -n '/^spec:/,$$p' config/prometheus/prometheus_rule.yaml | tail -n +2 | sed 's/^  //' \
 		> charts/whatsapp-operator/files/alerts.yaml
 

@@ -37,6 +37,66 @@ func TestKustomizeInstaller(t *testing.T) {
 	}
 	checkManager(t, dep, img, 2)
 	checkPodSecurity(t, dep, "whatsapp-operator-system")
+	checkAdmissionPolicyShipped(t, objs, "whatsapp-operator-whatsappconnection-policy")
+
+	applyAll(t, "install-test", []*unstructured.Unstructured{restrictedNamespace(tenant)})
+	const sa = "system:serviceaccount:whatsapp-operator-system:whatsapp-operator-controller-manager"
+	checkAccess(t, sa, append(managerCommon(tenant),
+		// Cluster-wide: every namespace, the control plane's own Leases included.
+		access{"watch", "", "pods", "", "", "", true},
+		access{"create", "", "pods", "", "kube-system", "", true},
+		access{"update", coord, "leases", "", "kube-system", "kube-controller-manager", true},
+	))
+}
+
+// TestNamespacedKustomizeInstaller renders config/namespaced, retargeted at another namespace the
+// way a user would (a kustomization with namespace: on top), and checks that the manager gets a
+// Role there and no right anywhere else.
+func TestNamespacedKustomizeInstaller(t *testing.T) {
+	kz := kustomize(t)
+	tmp := t.TempDir()
+	if err := os.CopyFS(filepath.Join(tmp, "config"), os.DirFS(filepath.Join(root, "config"))); err != nil {
+		t.Fatal(err)
+	}
+	const ns = "whatsapp-namespaced"
+	if err := os.MkdirAll(filepath.Join(tmp, "mine"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "mine", "kustomization.yaml"), []byte(
+		"namespace: "+ns+"\nresources:\n- ../config/namespaced\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs := decode(t, run(t, tmp, kz, "build", "mine"))
+	for _, u := range objs {
+		if u.GetKind() == "ClusterRoleBinding" && u.GetName() == "whatsapp-operator-manager-rolebinding" {
+			t.Fatal("the namespaced install binds the manager cluster-wide")
+		}
+	}
+	manifestsHave(t, objs, "Role", "whatsapp-operator-manager-role")
+	manifestsHave(t, objs, "RoleBinding", "whatsapp-operator-manager-rolebinding")
+	dep := find(objs, "Deployment", "whatsapp-operator-controller-manager")
+	if dep == nil {
+		t.Fatal("no manager Deployment")
+	}
+	if args := containerArgs(t, dep); !slices.Contains(args, "--watch-namespaces=$(POD_NAMESPACE)") {
+		t.Errorf("the manager does not watch only its own namespace: %v", args)
+	}
+	// Its pods run in the namespace the manager watches.
+	for _, u := range objs {
+		if u.GetKind() == "Namespace" {
+			u.SetLabels(map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
+		}
+	}
+	applyAll(t, "install-test", append(objs, restrictedNamespace(tenant)))
+
+	checkAccess(t, "system:serviceaccount:"+ns+":whatsapp-operator-controller-manager", append(managerCommon(ns),
+		access{"create", "", "pods", "", tenant, "", false},
+		access{"list", wa, "whatsappconnections", "", tenant, "", false},
+		access{"watch", "", "pods", "", "", "", false},
+		access{"create", coord, "leases", "", "kube-system", "", false},
+		access{"update", coord, "leases", "", "kube-system", "kube-controller-manager", false},
+		access{"update", coord, "leases", "", tenant, "x-session", false},
+	))
 }
 
 // TestHelmChart lints the chart and applies what helm template renders, monitoring included.
@@ -65,6 +125,47 @@ func TestHelmChart(t *testing.T) {
 		t.Errorf("session.image did not reach the manager: %v", args)
 	}
 	checkPodSecurity(t, dep, ns)
+	checkAdmissionPolicyShipped(t, objs, "whatsapp-operator-whatsappconnection")
+}
+
+// TestHelmChartWatchNamespaces renders the chart with watchNamespaces: the manager gets a Role in
+// each of them and no ClusterRole.
+func TestHelmChartWatchNamespaces(t *testing.T) {
+	h := helm(t)
+	const ns, a, b = "whatsapp-operator-helm-ns", "helm-tenant-a", "helm-tenant-b"
+	out := run(t, root, h, "template", "scoped", "charts/whatsapp-operator", "--namespace", ns,
+		"--set", "image.repository=example.com/whatsapp-operator", "--set", "image.tag=v0.0.0-test",
+		"--set", "watchNamespaces={"+a+","+b+"}", "--set", "clusterWideClaims=true", "--set", "admissionPolicy.enabled=false")
+	objs := decode(t, out)
+	for _, u := range objs {
+		if u.GetKind() == "ClusterRoleBinding" && strings.HasSuffix(u.GetName(), "-manager") {
+			t.Errorf("watchNamespaces still binds the manager cluster-wide (%s)", u.GetName())
+		}
+		if strings.HasPrefix(u.GetKind(), "ValidatingAdmissionPolicy") {
+			t.Errorf("admissionPolicy.enabled=false still renders %s", u.GetKind())
+		}
+	}
+	dep := find(objs, "Deployment", "scoped-whatsapp-operator")
+	if dep == nil {
+		t.Fatal("no manager Deployment")
+	}
+	args := containerArgs(t, dep)
+	for _, want := range []string{"--watch-namespaces=" + a + "," + b, "--cluster-wide-claims",
+		"--session-image=example.com/whatsapp-operator:v0.0.0-test"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("no %s in %v", want, args)
+		}
+	}
+	applyAll(t, "helm-test", append(objs, restrictedNamespace(ns), restrictedNamespace(a), restrictedNamespace(b), restrictedNamespace(tenant)))
+
+	const sa = "system:serviceaccount:" + ns + ":scoped-whatsapp-operator"
+	rows := append(managerCommon(a), managerCommon(b)...)
+	checkAccess(t, sa, append(rows,
+		access{"create", "", "pods", "", tenant, "", false},
+		access{"create", "", "pods", "", ns, "", false},
+		access{"watch", "", "pods", "", "", "", false},
+		access{"update", coord, "leases", "", "kube-system", "kube-controller-manager", false},
+	))
 }
 
 // TestPrometheusConfig applies config/prometheus and checks that every alert reads a metric
@@ -151,6 +252,19 @@ func TestSamples(t *testing.T) {
 		t.Errorf("%d WhatsAppConnections stored, want %d", len(list.Items), want)
 	}
 
+	// A DSN copied from a sample must check the server's certificate and name.
+	for _, u := range objs {
+		if u.GetKind() != "Secret" {
+			continue
+		}
+		data, _, _ := unstructured.NestedStringMap(u.Object, "stringData")
+		for k, v := range data {
+			if strings.HasPrefix(v, "postgres") && !strings.Contains(v, "sslmode=verify-full") {
+				t.Errorf("sample Secret %s key %s: a DSN without sslmode=verify-full", u.GetName(), k)
+			}
+		}
+	}
+
 	broken := find(objs, "WhatsAppConnection", "").DeepCopy()
 	broken.SetName("broken")
 	_ = unstructured.SetNestedMap(broken.Object, map[string]any{"method": "PhoneCode"}, "spec", "pairing")
@@ -176,6 +290,9 @@ func TestChartCopiesInSync(t *testing.T) {
 	}
 	if !bytes.Equal(mustRead(t, "config/rbac/role.yaml"), mustRead(t, "charts/whatsapp-operator/files/manager-role.yaml")) {
 		t.Errorf("the chart's manager role differs from config/rbac/role.yaml%s", fix)
+	}
+	if !bytes.Equal(mustRead(t, "config/admission/policy.yaml"), mustRead(t, "charts/whatsapp-operator/files/admission-policy.yaml")) {
+		t.Errorf("the chart's admission policy differs from config/admission/policy.yaml%s", fix)
 	}
 	var rule struct{ Spec any }
 	var chart any

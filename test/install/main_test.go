@@ -16,13 +16,19 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
 
 var (
 	ctx       = context.Background()
 	k8sClient client.Client
+	// restConfig is the administrator's; impersonating clients start from it.
+	restConfig *rest.Config
+	scheme     = runtime.NewScheme()
 )
 
 // TestMain starts an API server without the operator's CRDs: the manifests under test bring
@@ -34,10 +40,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "starting envtest (make test sets KUBEBUILDER_ASSETS):", err)
 		os.Exit(1)
 	}
-	scheme := runtime.NewScheme()
+	restConfig = cfg
 	err = clientgoscheme.AddToScheme(scheme)
 	if err == nil {
 		err = apiextensionsv1.AddToScheme(scheme)
+	}
+	if err == nil {
+		err = whatsappv1alpha1.AddToScheme(scheme)
 	}
 	if err == nil {
 		k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
