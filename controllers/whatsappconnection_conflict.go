@@ -132,20 +132,31 @@ func (r *WhatsAppConnectionReconciler) checkOwnership(ctx context.Context, p *pa
 
 // notOwnedError ends a pass that found, by failing to create an object, that one with that name
 // exists and is not controlled by the resource. reconcile turns it into a ResourceNotOwned halt.
-type notOwnedError struct{ kind, namespace, name string }
+// With unlabelled, the object is the resource's own but lost its connection label, so the cache
+// no longer shows it; the controller has no right to patch it back.
+type notOwnedError struct {
+	kind, namespace, name string
+	unlabelled            bool
+}
 
 func (e *notOwnedError) Error() string {
+	if e.unlabelled {
+		return fmt.Sprintf("%s %s/%s is controlled by this WhatsAppConnection but lost its label %s", e.kind, e.namespace, e.name, whatsappv1alpha1.ConnectionLabel)
+	}
 	return fmt.Sprintf("%s %s/%s exists and is not controlled by this WhatsAppConnection", e.kind, e.namespace, e.name)
 }
 
 func (e *notOwnedError) verdict() *verdict {
+	if e.unlabelled {
+		return &verdict{whatsappv1alpha1.ReasonResourceNotOwned, e.Error() + "; the controller cannot see it without it. Put the label back to continue"}
+	}
 	return &verdict{whatsappv1alpha1.ReasonResourceNotOwned,
 		e.Error() + "; the controller never adopts or overwrites it. Delete or rename it to continue"}
 }
 
 func (r *WhatsAppConnectionReconciler) notOwned(obj client.Object) *notOwnedError {
 	kind, _ := apiutil.GVKForObject(obj, r.Scheme)
-	return &notOwnedError{kind.Kind, obj.GetNamespace(), obj.GetName()}
+	return &notOwnedError{kind: kind.Kind, namespace: obj.GetNamespace(), name: obj.GetName()}
 }
 
 // notOwnedRecheck is how often a resource blocked by an object the cache cannot show (it lacks
@@ -167,10 +178,15 @@ func (r *WhatsAppConnectionReconciler) alreadyExists(ctx context.Context, wac *w
 	if err != nil {
 		return nil, err
 	}
-	if metav1.IsControlledBy(current, wac) {
-		return stopFor(cacheLag)
+	if !metav1.IsControlledBy(current, wac) {
+		return nil, r.notOwned(current)
 	}
-	return nil, r.notOwned(current)
+	if _, labelled := current.GetLabels()[whatsappv1alpha1.ConnectionLabel]; !labelled {
+		e := r.notOwned(current)
+		e.unlabelled = true
+		return nil, e
+	}
+	return stopFor(cacheLag)
 }
 
 // checkDuplicates halts the younger of two resources that claim the same phone number or the

@@ -107,6 +107,25 @@ var _ = Describe("Conflict: ResourceNotOwned", func() {
 	)
 })
 
+var _ = Describe("Conflict: an own object that lost its label", func() {
+	It("halts with a message that says so, and resumes when the label is back", func() {
+		ns := newNamespace()
+		newConnection(ns, "bare")
+		pod := sessionPod(ns, "bare")
+		delete(pod.Labels, whatsappv1alpha1.ConnectionLabel)
+		Expect(k8sClient.Update(ctx, pod)).To(Succeed())
+
+		Eventually(conflictReason(ns, "bare")).Should(Equal(whatsappv1alpha1.ReasonResourceNotOwned))
+		Expect(condition(ns, "bare", whatsappv1alpha1.ConditionConflict)().Message).To(ContainSubstring("lost its label"))
+		Expect(podUID(ns, "bare")()).To(Equal(string(pod.UID)), "the pod is neither replaced nor doubled")
+
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+		pod.Labels[whatsappv1alpha1.ConnectionLabel] = "bare"
+		Expect(k8sClient.Update(ctx, pod)).To(Succeed())
+		Eventually(conflictReason(ns, "bare")).WithTimeout(notOwnedRecheck + 5*time.Second).Should(BeEmpty())
+	})
+})
+
 var _ = Describe("Conflict: duplicate claims", func() {
 	It("halts the younger of two resources with one phone number and resumes it when the older goes", func() {
 		ns := newNamespace()
