@@ -148,19 +148,19 @@ var _ = Describe("Conflict: duplicate claims", func() {
 
 	It("stops the younger session when two resources report the same device", func() {
 		ns1 := newNamespace()
-		ns2 := ns1
+		ns2 := ns1 // one namespace: claims are compared within it (the tie-break on equal creation seconds is the name)
 		newConnection(ns1, "first")
 		first := sessionPod(ns1, "first")
 		reportAsSession(ns1, "first", first, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1666:3@s.whatsapp.net"})
 		Eventually(phaseOf(ns1, "first")).Should(Equal(whatsappv1alpha1.PhaseConnected))
 
-		newConnection(ns2, "copy")
-		copyPod := sessionPod(ns2, "copy")
-		reportAsSession(ns2, "copy", copyPod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1666:3@s.whatsapp.net"})
+		newConnection(ns2, "later-copy")
+		copyPod := sessionPod(ns2, "later-copy")
+		reportAsSession(ns2, "later-copy", copyPod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1666:3@s.whatsapp.net"})
 
-		Eventually(conflictReason(ns2, "copy")).Should(Equal(whatsappv1alpha1.ReasonDuplicateDevice))
-		Eventually(podUID(ns2, "copy")).Should(BeEmpty(), "the younger session is stopped")
-		Consistently(podUID(ns2, "copy"), 2*time.Second).Should(BeEmpty())
+		Eventually(conflictReason(ns2, "later-copy")).Should(Equal(whatsappv1alpha1.ReasonDuplicateDevice))
+		Eventually(podUID(ns2, "later-copy")).Should(BeEmpty(), "the younger session is stopped")
+		Consistently(podUID(ns2, "later-copy"), 2*time.Second).Should(BeEmpty())
 		Expect(podUID(ns1, "first")()).To(Equal(string(first.UID)))
 	})
 })
