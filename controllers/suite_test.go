@@ -213,6 +213,21 @@ func setPodPhase(pod *corev1.Pod, phase corev1.PodPhase, exitCode int32) {
 	}).Should(Succeed())
 }
 
+// setContainerWaiting plays a kubelet that cannot start the session container.
+func setContainerWaiting(pod *corev1.Pod, reason, message string) {
+	Eventually(func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return err
+		}
+		pod.Status.Phase = corev1.PodPending
+		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name: sessionContainer, Image: pod.Spec.Containers[0].Image,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}},
+		}}
+		return k8sClient.Status().Update(ctx, pod)
+	}).Should(Succeed())
+}
+
 func phaseOf(ns, name string) func() whatsappv1alpha1.Phase {
 	return func() whatsappv1alpha1.Phase {
 		return get(ns, name).Status.Phase

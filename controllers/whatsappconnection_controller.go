@@ -173,7 +173,6 @@ type SessionConfig struct {
 // +kubebuilder:rbac:groups=whatsapp.waoperator.io,resources=whatsappconnections/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;serviceaccounts,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -236,7 +235,6 @@ func (r *WhatsAppConnectionReconciler) reconcile(ctx context.Context, p *pass) (
 		{"refuse a Lease held by someone else", r.checkLeaseHolder},
 		{"halt on what the session reports", r.haltOnSessionReport},
 		{"suspend", r.suspendIfAsked},
-		{"wait for referenced Secrets", r.checkSecrets},
 		{"session RBAC", r.ensureRBAC},
 		{"device store", r.ensureStore},
 		{"Lease", r.ensureLease},

@@ -246,25 +246,40 @@ var _ = Describe("status", func() {
 		Eventually(podUID(ns, "sus")).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
 	})
 
-	It("waits for a missing Secret without retrying, and starts when it is created", func() {
+	It("reports a missing store Secret or key from the kubelet's report, without retrying and without echoing it", func() {
 		ns := newNamespace()
 		newConnection(ns, "sec", func(w *whatsappv1alpha1.WhatsAppConnection) {
 			w.Spec.Store.Postgres = &whatsappv1alpha1.PostgresStore{SecretRef: whatsappv1alpha1.SecretKeyRef{Name: "later"}}
 		})
+		// The pod is created at once: the kubelet, not the manager, resolves the Secret.
+		pod := sessionPod(ns, "sec")
+		env := pod.Spec.Containers[0].Env
+		Expect(env).To(ContainElement(HaveField("ValueFrom.SecretKeyRef", HaveField("LocalObjectReference.Name", "later"))))
+
+		By("the kubelet cannot find the Secret")
+		setContainerWaiting(pod, "CreateContainerConfigError", `secret "later" not found`)
 		Eventually(condition(ns, "sec", whatsappv1alpha1.ConditionReady)).Should(And(
 			HaveField("Reason", whatsappv1alpha1.ReasonSecretNotFound),
-			HaveField("Message", ContainSubstring(ns+"/later"))))
+			HaveField("Message", ContainSubstring(ns+"/later")),
+			HaveField("Message", Not(ContainSubstring(`secret "later" not found`)))))
+		Expect(phaseOf(ns, "sec")()).To(Equal(whatsappv1alpha1.PhasePending))
 		passes := quietPasses(ns, "sec")
 		Consistently(passesOf(ns, "sec"), 3*time.Second).Should(Equal(passes), "no retry loop while the Secret is missing")
-		Expect(podUID(ns, "sec")()).To(BeEmpty())
 
-		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "later"}, StringData: map[string]string{"other": "x"}})).To(Succeed())
-		Eventually(condition(ns, "sec", whatsappv1alpha1.ConditionReady)).Should(HaveField("Reason", whatsappv1alpha1.ReasonSecretKeyNotFound))
+		By("the Secret exists without the key")
+		setContainerWaiting(pod, "CreateContainerConfigError", "couldn't find key dsn in Secret "+ns+"/later")
+		Eventually(condition(ns, "sec", whatsappv1alpha1.ConditionReady)).Should(And(
+			HaveField("Reason", whatsappv1alpha1.ReasonSecretKeyNotFound),
+			HaveField("Message", ContainSubstring(`"dsn"`))))
 
-		secret := &corev1.Secret{}
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "later"}, secret)).To(Succeed())
-		secret.Data["dsn"] = []byte("postgres://db")
-		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
-		Eventually(podUID(ns, "sec")).ShouldNot(BeEmpty())
+		By("any other configuration error is not echoed")
+		setContainerWaiting(pod, "CreateContainerConfigError", "MARKER-7f3a: something the kubelet said")
+		Eventually(condition(ns, "sec", whatsappv1alpha1.ConditionReady)).Should(And(
+			HaveField("Reason", whatsappv1alpha1.ReasonPodPending),
+			HaveField("Message", Not(ContainSubstring("MARKER-7f3a")))))
+
+		By("the key is there: the container starts")
+		setPodPhase(pod, corev1.PodRunning, 0)
+		Eventually(condition(ns, "sec", whatsappv1alpha1.ConditionReady)).Should(HaveField("Message", "waiting for the session pod to report"))
 	})
 })

@@ -65,6 +65,7 @@ func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (
 		case pod.Annotations[podSpecHashAnnotation] != desired.Annotations[podSpecHashAnnotation]:
 			return r.deletePodAndWait(ctx, p, "SessionPodOutdated", fmt.Sprintf("the session pod spec changed; replacing %s", pod.Name))
 		}
+		p.waiting = storeSecretVerdict(p.wac, pod)
 		return nil, nil
 	}
 

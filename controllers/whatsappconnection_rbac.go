@@ -16,19 +16,17 @@ import (
 )
 
 // sessionRules is everything a session pod may do: read and watch its own resource, patch its
-// own resource's status, hold its own Lease and read its own store Secret. Every rule names
-// its object, so one tenant's session can touch nothing of another's.
+// own resource's status and hold its own Lease. Every rule names its object, so one tenant's
+// session can touch nothing of another's. No Secret: the kubelet injects the store's DSN
+// (whatsappconnection_secret.go), and the manager, which holds no right on Secrets, could not
+// grant one.
 func sessionRules(wac *whatsappv1alpha1.WhatsAppConnection) []rbacv1.PolicyRule {
 	group := whatsappv1alpha1.GroupVersion.Group
-	rules := []rbacv1.PolicyRule{
+	return []rbacv1.PolicyRule{
 		{APIGroups: []string{group}, Resources: []string{"whatsappconnections"}, ResourceNames: []string{wac.Name}, Verbs: []string{"get", "watch"}},
 		{APIGroups: []string{group}, Resources: []string{"whatsappconnections/status"}, ResourceNames: []string{wac.Name}, Verbs: []string{"patch"}},
 		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{sessionName(wac)}, Verbs: []string{"get", "update"}},
 	}
-	if pg := wac.Spec.Store.Postgres; pg != nil {
-		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{pg.SecretRef.Name}, Verbs: []string{"get"}})
-	}
-	return rules
 }
 
 // ensureRBAC creates the session's ServiceAccount, Role and RoleBinding, and puts back the

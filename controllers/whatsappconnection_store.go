@@ -2,45 +2,13 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
-
-// checkSecrets waits, without retrying, for the Secret the postgres store names: the Secret
-// watch brings the resource back when it appears or changes.
-func (r *WhatsAppConnectionReconciler) checkSecrets(ctx context.Context, p *pass) (*ctrl.Result, error) {
-	pg := p.wac.Spec.Store.Postgres
-	if pg == nil {
-		return nil, nil
-	}
-	key := client.ObjectKey{Namespace: p.wac.Namespace, Name: pg.SecretRef.Name}
-	// Read around the cache: the controller watches only Secrets' metadata, never their data.
-	secret := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, key, secret)
-	if apierrors.IsNotFound(err) {
-		p.waiting = &verdict{whatsappv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
-			"Secret %s/%s named by spec.store.postgres.secretRef does not exist; the session starts when it is created", key.Namespace, key.Name)}
-		return stop()
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := secret.Data[secretKey(pg.SecretRef)]; !ok {
-		p.waiting = &verdict{whatsappv1alpha1.ReasonSecretKeyNotFound, fmt.Sprintf(
-			"Secret %s/%s has no key %q (spec.store.postgres.secretRef.key); the session starts when it is added", key.Namespace, key.Name, secretKey(pg.SecretRef))}
-		return stop()
-	}
-	return nil, nil
-}
 
 // ensureStore creates the PersistentVolumeClaim of an sqlite store. It outlives session pods,
 // so a restart never means pairing again.

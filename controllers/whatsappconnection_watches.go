@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,7 +25,6 @@ import (
 const (
 	indexPhoneNumber = "spec.pairing.phoneNumber"
 	indexDeviceJID   = "status.connection.jid"
-	indexSecretName  = "spec.store.postgres.secretRef.name"
 )
 
 func deviceJID(wac *whatsappv1alpha1.WhatsAppConnection) string {
@@ -34,13 +32,6 @@ func deviceJID(wac *whatsappv1alpha1.WhatsAppConnection) string {
 		return ""
 	}
 	return wac.Status.Connection.JID
-}
-
-func secretName(wac *whatsappv1alpha1.WhatsAppConnection) string {
-	if wac.Spec.Store.Postgres == nil {
-		return ""
-	}
-	return wac.Spec.Store.Postgres.SecretRef.Name
 }
 
 // claim is something two resources may not share: of two claimants the younger halts
@@ -61,7 +52,7 @@ var claims = []claim{
 // reference, and its deletion must still wake the resource up.
 func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	indexer := mgr.GetFieldIndexer()
-	indexes := map[string]func(*whatsappv1alpha1.WhatsAppConnection) string{indexSecretName: secretName}
+	indexes := map[string]func(*whatsappv1alpha1.WhatsAppConnection) string{}
 	for _, c := range claims {
 		indexes[c.index] = c.value
 	}
@@ -88,7 +79,6 @@ func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr
 		Watches(&rbacv1.RoleBinding{}, bySession, builder.WithPredicates(notOwnCreate{})).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(mapByName(storeSuffix)),
 			builder.WithPredicates(notOwnCreate{}, ownershipChanged{})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapSecret), builder.OnlyMetadata).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Complete(r)
 }
@@ -121,18 +111,6 @@ func (r *WhatsAppConnectionReconciler) mapRivals(ctx context.Context, obj client
 				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rivals[i])})
 			}
 		}
-	}
-	return reqs
-}
-
-func (r *WhatsAppConnectionReconciler) mapSecret(ctx context.Context, obj client.Object) []reconcile.Request {
-	users := &whatsappv1alpha1.WhatsAppConnectionList{}
-	if err := r.List(ctx, users, client.InNamespace(obj.GetNamespace()), client.MatchingFields{indexSecretName: obj.GetName()}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(users.Items))
-	for i := range users.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: users.Items[i].Namespace, Name: users.Items[i].Name}})
 	}
 	return reqs
 }
@@ -174,7 +152,8 @@ func (leaseHolderChanged) Update(e event.UpdateEvent) bool {
 }
 
 // podLifecycleChanged ignores pod updates the controller does not act on (readiness flips,
-// container restart counts): phase, deletion, ownership and the spec hash are what matter.
+// container restart counts): phase, deletion, ownership, the spec hash and the session
+// container's waiting reason (a missing store Secret) are what matter.
 type podLifecycleChanged struct {
 	predicate.Funcs
 }
@@ -188,7 +167,19 @@ func (podLifecycleChanged) Update(e event.UpdateEvent) bool {
 	return o.Status.Phase != n.Status.Phase ||
 		!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
 		!reflect.DeepEqual(o.OwnerReferences, n.OwnerReferences) ||
-		o.Annotations[podSpecHashAnnotation] != n.Annotations[podSpecHashAnnotation]
+		o.Annotations[podSpecHashAnnotation] != n.Annotations[podSpecHashAnnotation] ||
+		waitingOn(o) != waitingOn(n)
+}
+
+// waitingOn is why the session container waits to start, with the kubelet's message: a
+// kubelet rewrites the same report on every retry, and only a new one is worth a pass.
+func waitingOn(pod *corev1.Pod) string {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == sessionContainer && cs.State.Waiting != nil {
+			return cs.State.Waiting.Reason + "\x00" + cs.State.Waiting.Message
+		}
+	}
+	return ""
 }
 
 // notOwnCreate drops the create event of an object a WhatsAppConnection controls: the controller

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -54,7 +55,9 @@ func (e *envResolver) containerEnv(ctx context.Context, c *corev1.Container) ([]
 	for _, ev := range c.Env {
 		v, ok, err := e.value(ctx, ev)
 		if err != nil {
-			return nil, &configError{msg: fmt.Sprintf("env %s: %v", ev.Name, err), retry: isRetry(err)}
+			// The kubelet's own words (pkg/kubelet/kubelet_pods.go), which is what a controller
+			// reading the pod's status classifies.
+			return nil, &configError{msg: err.Error(), retry: isRetry(err)}
 		}
 		if !ok {
 			continue
@@ -99,7 +102,7 @@ func (e *envResolver) value(ctx context.Context, ev corev1.EnvVar) (string, bool
 		}
 		v, ok := s.Data[ref.Key]
 		if !ok {
-			return optional(ref.Optional, retryable(fmt.Errorf("key %q not found in Secret %s", ref.Key, ref.Name)))
+			return optional(ref.Optional, retryable(fmt.Errorf("couldn't find key %v in Secret %v/%v", ref.Key, e.pod.Namespace, ref.Name)))
 		}
 		return string(v), true, nil
 	case src.ConfigMapKeyRef != nil:
@@ -114,7 +117,7 @@ func (e *envResolver) value(ctx context.Context, ev corev1.EnvVar) (string, bool
 		if v, ok := cm.BinaryData[ref.Key]; ok {
 			return string(v), true, nil
 		}
-		return optional(ref.Optional, retryable(fmt.Errorf("key %q not found in ConfigMap %s", ref.Key, ref.Name)))
+		return optional(ref.Optional, retryable(fmt.Errorf("couldn't find key %v in ConfigMap %v/%v", ref.Key, e.pod.Namespace, ref.Name)))
 	default:
 		return "", false, fmt.Errorf("this kind of valueFrom is not supported by the local runner")
 	}
@@ -172,6 +175,10 @@ func (e *envResolver) secret(ctx context.Context, name string) (*corev1.Secret, 
 		return s, nil
 	}
 	s, err := e.r.cs.CoreV1().Secrets(e.pod.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		// The kubelet's secret manager says it so (resource "secret", singular).
+		return nil, retryable(apierrors.NewNotFound(corev1.Resource("secret"), name))
+	}
 	if err != nil {
 		return nil, retryable(fmt.Errorf("secret %s: %w", name, err))
 	}
@@ -184,6 +191,9 @@ func (e *envResolver) configMap(ctx context.Context, name string) (*corev1.Confi
 		return cm, nil
 	}
 	cm, err := e.r.cs.CoreV1().ConfigMaps(e.pod.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, retryable(apierrors.NewNotFound(corev1.Resource("configmap"), name))
+	}
 	if err != nil {
 		return nil, retryable(fmt.Errorf("configMap %s: %w", name, err))
 	}

@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/types"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -137,14 +138,20 @@ var _ = Describe("Runner", func() {
 		pod.Spec.Containers[0].Env = append(pod.Spec.Containers[0].Env, corev1.EnvVar{Name: "DSN", ValueFrom: &corev1.EnvVarSource{
 			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "late"}, Key: "dsn"}}})
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-		Eventually(getPod(ns, "patient"), wait, poll).Should(SatisfyAll(
-			HaveField("Status.Phase", corev1.PodPending),
-			HaveField("Status.ContainerStatuses", ContainElement(HaveField("State.Waiting.Reason", "CreateContainerConfigError"))),
-		))
-		Expect(k8sClient.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: "late", Namespace: ns},
-			Data:       map[string][]byte{"dsn": []byte("postgres://late")},
-		})).To(Succeed())
+		// The kubelet's words, which the operator classifies (controllers/whatsappconnection_secret.go).
+		waiting := func(message string) types.GomegaMatcher {
+			return SatisfyAll(
+				HaveField("Status.Phase", corev1.PodPending),
+				HaveField("Status.ContainerStatuses", ContainElement(HaveField("State.Waiting", SatisfyAll(
+					HaveField("Reason", "CreateContainerConfigError"), HaveField("Message", message))))),
+			)
+		}
+		Eventually(getPod(ns, "patient"), wait, poll).Should(waiting(`secret "late" not found`))
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "late", Namespace: ns}, Data: map[string][]byte{"other": []byte("x")}}
+		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+		Eventually(getPod(ns, "patient"), wait, poll).Should(waiting("couldn't find key dsn in Secret " + ns + "/late"))
+		secret.Data["dsn"] = []byte("postgres://late")
+		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
 		Eventually(getPod(ns, "patient"), wait, poll).Should(HaveField("Status.Phase", corev1.PodRunning))
 		Eventually(func() string { return readFile(filepath.Join(claimDir("local", ns, "patient-store"), "env.txt")) }, wait, poll).
 			Should(ContainSubstring("DSN=postgres://late\n"))
