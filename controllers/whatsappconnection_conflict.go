@@ -25,7 +25,15 @@ var infrastructureReasons = map[string]bool{
 	whatsappv1alpha1.ReasonDuplicatePhoneNumber: true,
 	whatsappv1alpha1.ReasonDuplicateDevice:      true,
 	whatsappv1alpha1.ReasonLeaseHeldElsewhere:   true,
+	// Not an object, but the same rule: the session's current report says it, and the session
+	// keeps pairing meanwhile, so the condition follows the report.
+	whatsappv1alpha1.ReasonUnexpectedAccount:   true,
+	whatsappv1alpha1.ReasonStoreOwnedElsewhere: true,
 }
+
+// storeOwnedElsewhere is the session's class (failureCode) of a store that belongs to another
+// resource (internal/session: StoreOwnedElsewhere).
+const storeOwnedElsewhere = "OwnedByAnotherResource"
 
 // recordedHalt is the halt in the stored status, if any: Conflict=True, or Degraded=True because
 // the session ran out of reconnect attempts.
@@ -285,6 +293,19 @@ func (r *WhatsAppConnectionReconciler) haltOnSessionReport(_ context.Context, p 
 				"The session stopped and will not reconnect. Stop the other client, then set the " +
 				whatsappv1alpha1.ReconnectRequestedAtAnnotation + " annotation to a new value"}
 		return stop()
+	}
+	if conn.State == whatsappv1alpha1.SessionStoreError && conn.FailureCode == storeOwnedElsewhere {
+		// The session retries with backoff; the condition follows its report.
+		p.conflict = &verdict{whatsappv1alpha1.ReasonStoreOwnedElsewhere, conn.Message}
+		return stop()
+	}
+	if conn.UnexpectedAccount != "" {
+		// No stop: the session shows a new QR code for the right phone.
+		p.conflict = &verdict{whatsappv1alpha1.ReasonUnexpectedAccount, fmt.Sprintf(
+			"a phone of account %s, not spec.pairing.phoneNumber %s, linked this device: the session logged that device out. "+
+				"Scan the new QR code with the phone of %s; whoever can read this resource can read its QR code",
+			conn.UnexpectedAccount, p.wac.Spec.Pairing.PhoneNumber, p.wac.Spec.Pairing.PhoneNumber)}
+		return nil, nil
 	}
 	if limit := p.wac.Spec.Reconnect.MaxAttempts; limit > 0 && conn.ReconnectAttempts >= limit {
 		p.degraded = &verdict{whatsappv1alpha1.ReasonReconnectLimit, fmt.Sprintf(

@@ -89,7 +89,9 @@ type ConnectionStatus struct {
 	// +optional
 	BanExpiresAt *metav1.Time `json:"banExpiresAt,omitempty"`
 
-	// failureCode is WhatsApp's code for the last connect failure or stream error.
+	// failureCode is WhatsApp's code for the last connect failure or stream error, or in state
+	// StoreError the class of the store's failure (DSNInvalid, Unreachable, AuthenticationFailed,
+	// OwnedByAnotherResource, ...).
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	FailureCode string `json:"failureCode,omitempty"`
@@ -98,6 +100,13 @@ type ConnectionStatus struct {
 	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	LastHandledReconnectAt string `json:"lastHandledReconnectAt,omitempty"`
+
+	// unexpectedAccount is the account (+ and digits) of a phone other than
+	// spec.pairing.phoneNumber that linked this device; the session logged that device out and
+	// pairs again. Cleared when the expected account links it.
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	UnexpectedAccount string `json:"unexpectedAccount,omitempty"`
 
 	// lastHandledLogoutAt echoes the logout-requested-at token the session acted on.
 	// +kubebuilder:validation:MaxLength=256

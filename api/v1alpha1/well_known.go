@@ -32,6 +32,12 @@ const (
 	ReasonDuplicateDevice      = "DuplicateDevice"
 	ReasonResourceNotOwned     = "ResourceNotOwned"
 	ReasonLeaseHeldElsewhere   = "LeaseHeldElsewhere"
+	// ReasonUnexpectedAccount: a phone of another account than spec.pairing.phoneNumber linked
+	// the device; the session logged it out and shows a new QR code (the session keeps pairing).
+	ReasonUnexpectedAccount = "UnexpectedAccount"
+	// ReasonStoreOwnedElsewhere: the device store belongs to another WhatsAppConnection (two
+	// resources whose stores name one database); the session does not start on it.
+	ReasonStoreOwnedElsewhere = "StoreOwnedElsewhere"
 
 	// Degraded=True reasons.
 	ReasonReconnectLimit = "ReconnectLimitReached"

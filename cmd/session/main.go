@@ -43,7 +43,8 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.REST = rest
-	cfg.OpenClient = whatsapp.Opener{Store: session.StoreFromEnv()}.Open
+	cfg.OpenClient = whatsapp.Opener{Store: session.StoreFromEnv(),
+		Owner: whatsapp.StoreOwner{Namespace: cfg.Namespace, Name: cfg.ConnectionName}}.Open
 
 	rt, err := session.New(cfg, log.WithValues("connection", cfg.Namespace+"/"+cfg.ConnectionName, "pod", cfg.PodName))
 	if err != nil {

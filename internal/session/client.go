@@ -19,6 +19,9 @@ type Client interface {
 	Connect(ctx context.Context) error
 	// Disconnect closes the connection; the client may Connect again later.
 	Disconnect()
+	// SetDeviceName sets the name the phone lists under Linked devices for the next pairing
+	// ("" keeps the default); a device already linked keeps the name it was linked with.
+	SetDeviceName(name string)
 	// PairPhone asks for a pairing code for phone (E.164); valid only after QRCodes.
 	PairPhone(ctx context.Context, phone string) (string, error)
 	// Logout unlinks the device when it can, wipes the store either way and leaves a fresh,

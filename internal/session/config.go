@@ -42,6 +42,10 @@ type Config struct {
 	// PairingBackoff is the pause before the n-th further window, times n.
 	PairingBackoff time.Duration
 
+	// StoreRetryBase and StoreRetryMax bound the backoff between attempts to open a device
+	// store that failed: the first retry waits StoreRetryBase, each next one twice as long.
+	StoreRetryBase, StoreRetryMax time.Duration
+
 	// HealthAddr and MetricsAddr serve /healthz, /readyz and /metrics; "" or "0" disables.
 	HealthAddr, MetricsAddr string
 }
@@ -85,6 +89,8 @@ func (c Config) withDefaults() Config {
 	def(&c.QRFirstTTL, 60*time.Second)
 	def(&c.QRNextTTL, 20*time.Second)
 	def(&c.PairingBackoff, 5*time.Second)
+	def(&c.StoreRetryBase, 2*time.Second)
+	def(&c.StoreRetryMax, 2*time.Minute)
 	if c.PairingWindows <= 0 {
 		c.PairingWindows = 3
 	}

@@ -20,6 +20,8 @@ type fakeClient struct {
 	mu     sync.Mutex
 	jid    string
 	calls  []string
+	// deviceName is the name the last pairing would have sent.
+	deviceName string
 }
 
 func newFakeClient(jid string) *fakeClient {
@@ -56,6 +58,11 @@ func (f *fakeClient) PairedJID() string {
 }
 func (f *fakeClient) Connect(context.Context) error { f.record("connect"); return nil }
 func (f *fakeClient) Disconnect()                   { f.record("disconnect") }
+func (f *fakeClient) SetDeviceName(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deviceName = name
+}
 func (f *fakeClient) PairPhone(context.Context, string) (string, error) {
 	f.record("pairphone")
 	return "ABCD-EFGH", nil

@@ -15,12 +15,16 @@ import (
 // goroutines reach it only through the Client's event channel and post().
 type machine struct {
 	cfg      Config
-	cli      Client // nil when the store could not be opened
+	cli      Client // nil while the store cannot be opened
 	storeErr error
-	pub      publisher
-	log      logr.Logger
-	metrics  *metrics
-	now      func() time.Time
+	// open opens the store and a client over it, fenced like the first one; storeAttempts
+	// counts the failed opens in a row.
+	open          func(context.Context) (Client, error)
+	storeAttempts int
+	pub           publisher
+	log           logr.Logger
+	metrics       *metrics
+	now           func() time.Time
 
 	st  whatsappv1alpha1.ConnectionStatus // what the session reports, published on each transition
 	wac *whatsappv1alpha1.WhatsAppConnection
@@ -57,10 +61,6 @@ func newMachine(cfg Config, pub publisher, met *metrics, log logr.Logger) *machi
 func (m *machine) run(ctx context.Context, resources <-chan *whatsappv1alpha1.WhatsAppConnection) {
 	defer close(m.done)
 	defer m.stopTimer()
-	var events <-chan Event
-	if m.cli != nil {
-		events = m.cli.Events()
-	}
 	select {
 	case <-ctx.Done():
 		return
@@ -70,6 +70,10 @@ func (m *machine) run(ctx context.Context, resources <-chan *whatsappv1alpha1.Wh
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
 	for {
+		var events <-chan Event // none until the store opens
+		if m.cli != nil {
+			events = m.cli.Events()
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -17,8 +17,8 @@ func (m *machine) start(ctx context.Context, wac *whatsappv1alpha1.WhatsAppConne
 		m.st.LastHandledReconnectAt = prev.LastHandledReconnectAt
 	}
 	if m.cli == nil {
-		m.halted = true
-		m.enter(ctx, whatsappv1alpha1.SessionStoreError, m.storeErr.Error())
+		m.wac = wac
+		m.storeFailed(ctx, m.storeErr)
 		m.onResource(ctx, wac)
 		return
 	}
@@ -66,9 +66,9 @@ func (m *machine) reconnectFailed(ctx context.Context, n int32, err error) {
 		return
 	}
 	m.st.ReconnectAttempts = n
-	msg := fmt.Sprintf("connect attempt %d of %d failed: %v", n, m.maxAttempts.Load(), err)
+	msg := fmt.Sprintf("connect attempt %d of %d failed: %s", n, m.maxAttempts.Load(), Describe(err))
 	if n >= m.maxAttempts.Load() {
-		msg = fmt.Sprintf("gave up after %d failed connects (spec.reconnect.maxAttempts): %v", n, err)
+		msg = fmt.Sprintf("gave up after %d failed connects (spec.reconnect.maxAttempts): %s", n, Describe(err))
 		// Also stops whatsmeow's own retries of failed logins, which the hook does not see.
 		m.halt()
 	}
@@ -83,11 +83,22 @@ func (m *machine) onEvent(ctx context.Context, ev Event) {
 		m.pairingActive, m.windows = false, 0
 		m.stopTimer()
 		m.clearPairing()
+		if m.unexpectedAccount(ev.JID) {
+			// Not published as this resource's device: logged out once its login completes.
+			m.enter(ctx, whatsappv1alpha1.SessionConnecting, "a phone of another account than spec.pairing.phoneNumber linked this device; logging it out")
+			return
+		}
 		m.st.JID, m.st.Platform = ev.JID, ev.Platform
 		m.note(whatsappv1alpha1.SessionConnecting, "paired; logging in")
 	case PairError:
-		m.endPairingWindow(ctx, "pairing failed: "+ev.Err.Error())
+		m.log.Info("pairing failed", "error", logText(ev.Err))
+		m.endPairingWindow(ctx, "pairing failed: "+Describe(ev.Err))
 	case Connected:
+		if m.unexpectedAccount(ev.JID) {
+			m.refuseAccount(ctx, ev.JID)
+			return
+		}
+		m.st.UnexpectedAccount = ""
 		m.attempts.Store(0)
 		m.halted, m.banRetried = false, false
 		m.stopTimer()

@@ -18,8 +18,11 @@ func (m *machine) openPairingWindow(ctx context.Context) {
 		// of the first QR code (or within a second if WhatsApp is slow to send one).
 		m.note(whatsappv1alpha1.SessionConnecting, "opening a pairing window")
 	}
+	// The name the phone lists under Linked devices is sent with the registration.
+	m.cli.SetDeviceName(m.wac.Spec.DeviceName)
 	if err := m.cli.Connect(ctx); err != nil {
-		m.endPairingWindow(ctx, "cannot reach WhatsApp to pair: "+err.Error())
+		m.log.Info("cannot reach WhatsApp to pair", "error", logText(err))
+		m.endPairingWindow(ctx, "cannot reach WhatsApp to pair: "+Describe(err))
 	}
 }
 
@@ -40,7 +43,8 @@ func (m *machine) onQRCodes(ctx context.Context, ev QRCodes) {
 	code, err := m.cli.PairPhone(pctx, spec.PhoneNumber)
 	cancel()
 	if err != nil {
-		m.endPairingWindow(ctx, "cannot get a pairing code: "+err.Error())
+		m.log.Info("cannot get a pairing code", "error", logText(err))
+		m.endPairingWindow(ctx, "cannot get a pairing code: "+Describe(err))
 		return
 	}
 	m.clearPairing()

@@ -48,7 +48,12 @@ func (m *machine) onResource(ctx context.Context, wac *whatsappv1alpha1.WhatsApp
 	}
 	if tok := whatsappv1alpha1.RequestToken(wac, whatsappv1alpha1.ReconnectRequestedAtAnnotation); tok != "" && tok != m.st.LastHandledReconnectAt {
 		m.st.LastHandledReconnectAt = tok
-		if m.cli != nil && !m.replaced && resumable[m.st.State] && (m.halted || m.st.State == whatsappv1alpha1.SessionDisconnected) {
+		if m.cli == nil {
+			m.publish(ctx)
+			m.retryStore(ctx)
+			return true
+		}
+		if !m.replaced && resumable[m.st.State] && (m.halted || m.st.State == whatsappv1alpha1.SessionDisconnected) {
 			m.attempts.Store(0)
 			m.st.ReconnectAttempts = 0
 			m.windows, m.banRetried = 0, false
@@ -74,7 +79,8 @@ func (m *machine) logout(ctx context.Context, message string) {
 	err := m.cli.Logout(lctx)
 	m.halted = true
 	if err != nil {
-		message += " (the store was wiped, but WhatsApp was not told: " + err.Error() + "; remove the device on the phone)"
+		m.log.Info("logout did not reach WhatsApp", "error", logText(err))
+		message += " (the store was wiped, but WhatsApp was not told: " + Describe(err) + "; remove the device on the phone)"
 	}
 	m.clearDevice()
 	m.clearFailure()

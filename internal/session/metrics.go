@@ -27,6 +27,7 @@ type metrics struct {
 	qrCodes          *value
 	leaseTransitions *vec
 	leaseWrites      *value
+	storeFailures    *value
 }
 
 var allStates = []whatsappv1alpha1.SessionState{
@@ -45,6 +46,7 @@ func newMetrics() *metrics {
 	m.qrCodes = m.add("whatsapp_session_qr_codes_total", "counter", "QR codes published for pairing.", "").single()
 	m.leaseTransitions = m.add("whatsapp_session_lease_transitions_total", "counter", "Lease acquisitions and losses.", "transition").vec()
 	m.leaseWrites = m.add("whatsapp_session_lease_writes_total", "counter", "Lease writes (create, renew, release) sent to the API server.", "").single()
+	m.storeFailures = m.add("whatsapp_session_store_open_failures_total", "counter", "Failed attempts to open the device store.", "").single()
 	m.setState(whatsappv1alpha1.SessionStarting)
 	return m
 }

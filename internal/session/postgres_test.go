@@ -58,10 +58,42 @@ var _ = Describe("session runtime on a Postgres store", func() {
 		Expect(srv.Device(jid).Stats().PairingWindows).To(Equal(windows))
 	})
 
+	It("binds the store to its resource: a second resource on the same database is refused, and the first keeps its device", func() {
+		store := postgresStore()
+		first := newConnection()
+		s := first.start("wac-session", store)
+		jid := pair(first, s)
+
+		second := newConnection()
+		second.start("wac-session", store)
+		Eventually(func(g Gomega) {
+			st := second.status()
+			g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionStoreError))
+			g.Expect(st.FailureCode).To(Equal(session.StoreOwnedElsewhere))
+		}, timeout, poll).Should(Succeed())
+		Consistently(func() int { return srv.Device(jid).Stats().Logins }, 2*retryPeriod, poll).Should(Equal(1))
+
+		By("a logout of the refused resource cannot wipe the owner's device")
+		second.annotate(whatsappv1alpha1.LogoutRequestedAtAnnotation, "t1")
+		Eventually(func() string { return second.status().LastHandledLogoutAt }, timeout, poll).Should(Equal("t1"))
+		Expect(srv.Device(jid).Stats().Removed).To(BeFalse())
+		Expect(first.status().State).To(Equal(whatsappv1alpha1.SessionConnected))
+
+		By("the owner restarts on its store and logs in without pairing")
+		Expect(s.stop()).To(Succeed())
+		s2 := first.start("wac-session", store)
+		Eventually(func(g Gomega) {
+			st := first.status()
+			g.Expect(st.Holder).To(Equal(s2.holder()))
+			g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionConnected))
+		}, timeout, poll).Should(Succeed())
+	})
+
 	It("reports StoreError when the Postgres server cannot be reached", func() {
 		c := newConnection()
 		c.start("wac-session", session.StoreConfig{Type: "postgres", PostgresDSN: "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"})
 		Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionStoreError))
 		Expect(c.status().Message).To(ContainSubstring("Postgres"))
+		Expect(c.status().FailureCode).To(Equal(session.StoreUnreachable))
 	})
 })

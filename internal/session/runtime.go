@@ -66,17 +66,22 @@ func (r *Runtime) lead(ctx context.Context, api *apiClient) error {
 
 	pub := &statusPublisher{api: api, holder: whatsappv1alpha1.Holder{Pod: r.cfg.PodName, UID: r.cfg.PodUID}, fence: r.fence}
 	m := newMachine(r.cfg, pub, r.metrics, r.log.WithName("machine"))
-	cli, err := r.cfg.OpenClient(ctx, r.log.WithName("whatsapp"), m.shouldReconnect)
-	if err != nil {
-		m.storeErr = err
-		r.log.Error(err, "cannot open the device store")
-	} else {
-		m.cli = cli
+	m.open = func(ctx context.Context) (Client, error) {
+		cli, err := r.cfg.OpenClient(ctx, r.log.WithName("whatsapp"), m.shouldReconnect)
+		if err != nil {
+			return nil, err
+		}
 		r.fence.guard(func() {
 			if err := cli.Close(); err != nil {
-				r.log.Error(err, "closing the WhatsApp client")
+				r.log.Info("closing the WhatsApp client", "error", logText(err))
 			}
 		})
+		return cli, nil
+	}
+	if cli, err := m.open(ctx); err != nil {
+		m.storeErr = err // reported, and retried, once the machine runs
+	} else {
+		m.cli = cli
 	}
 	r.machine.Store(m)
 

@@ -160,6 +160,26 @@ var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 		Expect(admin.Update(ctx, wac)).To(Succeed())
 	})
 
+	It("refuses a store that belongs to another resource: StoreError OwnedByAnotherResource, and the owner keeps its device", func() {
+		owner := newConnection()
+		s := owner.start("wac-session", session.StoreConfig{})
+		jid := pair(owner, s)
+
+		intruder := newConnection()
+		intruder.start("wac-session", session.StoreConfig{Type: "sqlite", SQLitePath: owner.storePath})
+		Eventually(func(g Gomega) {
+			st := intruder.status()
+			g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionStoreError))
+			g.Expect(st.FailureCode).To(Equal(session.StoreOwnedElsewhere))
+			g.Expect(st.Message).To(ContainSubstring("another namespace"))
+			g.Expect(st.Message).NotTo(ContainSubstring(owner.namespace), "names no object of another namespace")
+			g.Expect(st.JID).To(BeEmpty())
+		}, timeout, poll).Should(Succeed())
+		Consistently(func() int { return srv.Device(jid).Stats().Logins }, 2*retryPeriod, poll).Should(Equal(1), "the intruder never logs in with the owner's keys")
+		Expect(owner.status().State).To(Equal(whatsappv1alpha1.SessionConnected))
+		Expect(srv.Device(jid).Stats().Replacements).To(BeZero())
+	})
+
 	It("reports StoreError with the path when the store cannot be opened, and stays up", func() {
 		c := newConnection()
 		path := "/nonexistent-dir/device.db"
@@ -270,10 +290,24 @@ var _ = Describe("session runtime reconnects and login failures", func() {
 		Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionClientOutdated))
 	})
 
+	It("links the device under spec.deviceName, as the phone lists it", func() {
+		c := newConnection(func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.DeviceName = "Front desk (shop 2)" })
+		s := c.start("wac-session", session.StoreConfig{})
+		jid := pair(c, s)
+		Expect(srv.Device(jid).Stats().Name).To(Equal("Front desk (shop 2)"))
+
+		By("a resource that names no device gets the API's default name")
+		other := newConnection()
+		Expect(other.get().Spec.DeviceName).To(Equal("whatsapp-operator"))
+		jid2 := pair(other, other.start("wac-session", session.StoreConfig{}))
+		Expect(srv.Device(jid2).Stats().Name).To(Equal("whatsapp-operator"))
+	})
+
 	It("pairs with a phone code when spec.pairing.method is PhoneCode", func() {
 		phone := nextPhone()
 		c := newConnection(func(w *whatsappv1alpha1.WhatsAppConnection) {
 			w.Spec.Pairing = whatsappv1alpha1.PairingSpec{Method: whatsappv1alpha1.PairingMethodPhoneCode, PhoneNumber: phone}
+			w.Spec.DeviceName = "Till 3"
 		})
 		c.start("wac-session", session.StoreConfig{})
 		var code string
@@ -288,5 +322,6 @@ var _ = Describe("session runtime reconnects and login failures", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(state(c), timeout, poll).Should(Equal(whatsappv1alpha1.SessionConnected))
 		Expect(c.status().JID).To(Equal(jid.String()))
+		Expect(srv.Device(jid).Stats().Name).To(Equal("Till 3"))
 	})
 })

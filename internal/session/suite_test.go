@@ -232,8 +232,9 @@ func (c *connection) start(pod string, store session.StoreConfig, tweaks ...func
 	log := logf.Log.WithName(pod)
 	sc := session.Config{
 		ConnectionName: c.name, Namespace: c.namespace, PodName: pod, PodUID: s.uid, LeaseName: c.lease,
-		REST:          rc,
-		OpenClient:    whatsapp.Opener{Store: store, Configure: srv.ConfigureClient}.Open,
+		REST: rc,
+		OpenClient: whatsapp.Opener{Store: store, Configure: srv.ConfigureClient,
+			Owner: whatsapp.StoreOwner{Namespace: c.namespace, Name: c.name}}.Open,
 		LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod, StandbyPoll: standbyPoll,
 		QRFirstTTL: qrFirstTTL, QRNextTTL: qrNextTTL, PairingBackoff: 200 * time.Millisecond,
 	}

@@ -63,9 +63,12 @@ type Event struct {
 // "Never two live clients for one device" is therefore asserted as
 // MaxLive <= 1 && Replacements == 0.
 type DeviceStats struct {
-	JID            string  `json:"jid"`
-	LID            string  `json:"lid,omitempty"`
-	Phone          string  `json:"phone"`
+	JID   string `json:"jid"`
+	LID   string `json:"lid,omitempty"`
+	Phone string `json:"phone"`
+	// Name is the device's name as the phone lists it under Linked devices (the companion's
+	// DeviceProps.os sent with the registration).
+	Name           string  `json:"name,omitempty"`
 	Known          bool    `json:"known"`
 	Removed        bool    `json:"removed"`
 	Live           int     `json:"live"`
@@ -137,6 +140,7 @@ func (l *ledger) snapshot(dev *deviceRecord) DeviceStats {
 		st.LID = dev.lid.String()
 		st.Phone = dev.phone.Number()
 		st.Removed = dev.removed
+		st.Name = dev.name
 	}
 	return st
 }

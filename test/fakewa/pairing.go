@@ -13,6 +13,7 @@ import (
 	"go.mau.fi/libsignal/ecc"
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/proto/waAdv"
+	"go.mau.fi/whatsmeow/proto/waCompanionReg"
 	"go.mau.fi/whatsmeow/types"
 	"google.golang.org/protobuf/proto"
 )
@@ -26,6 +27,8 @@ type registration struct {
 	refs        []string
 	timer       *time.Timer
 	pairing     bool // a phone is completing pairing on it
+	// name is the companion's DeviceProps.os: what the phone lists under Linked devices.
+	name string
 }
 
 // qrRef is one ref of a pairing window with the moment it stops being
@@ -44,6 +47,7 @@ type deviceRecord struct {
 	noiseKey    [32]byte
 	identityKey [32]byte
 	removed     bool
+	name        string // as the phone lists it under Linked devices
 	ledger      ledger
 	conns       map[uint64]*conn // live connections
 }
@@ -66,6 +70,10 @@ func (s *Server) startPairingWindow(c *conn) {
 	s.mu.Lock()
 	reg := &registration{conn: c, noiseKey: c.clientStatic}
 	copy(reg.identityKey[:], c.payload.GetDevicePairingData().GetEIdent())
+	props := &waCompanionReg.DeviceProps{}
+	if proto.Unmarshal(c.payload.GetDevicePairingData().GetDeviceProps(), props) == nil {
+		reg.name = props.GetOs()
+	}
 	l := s.pending[reg.noiseKey]
 	if l == nil {
 		l = &ledger{}
@@ -202,6 +210,7 @@ func (s *Server) completePairing(ctx context.Context, reg *registration, phone *
 		phone:       phone,
 		noiseKey:    reg.noiseKey,
 		identityKey: reg.identityKey,
+		name:        reg.name,
 		ledger:      *reg.ledger,
 		conns:       map[uint64]*conn{},
 	}

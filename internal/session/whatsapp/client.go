@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"go.mau.fi/whatsmeow"
+	waWa6 "go.mau.fi/whatsmeow/proto/waWa6"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	waLog "go.mau.fi/whatsmeow/util/log"
@@ -24,7 +25,11 @@ import (
 // Opener opens a store and a whatsmeow client over it; its Open is a session.OpenClientFunc.
 type Opener struct {
 	Store session.StoreConfig
-	// DisplayName is shown on the phone for PhoneCode pairing; WhatsApp wants "Browser (OS)".
+	// Owner is the resource the store belongs to (bindStore); empty skips the check, for tools
+	// that open a store they know.
+	Owner StoreOwner
+	// DisplayName is the browser shown on the phone for PhoneCode pairing, "Chrome" by default;
+	// WhatsApp wants "Browser (OS)", and the device name takes the OS's place.
 	DisplayName string
 	// Configure points each new client at its endpoint. Nil means waendpoint.Configure, the
 	// real service in a production build. Only Go code (tests) can set it.
@@ -47,15 +52,21 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 	if err != nil {
 		return nil, err
 	}
+	if o.Owner != (StoreOwner{}) {
+		if err := bindStore(ctx, db, container, o.Owner); err != nil {
+			_ = container.Close()
+			return nil, err
+		}
+	}
 	dev, err := container.GetFirstDevice(ctx)
 	if err != nil {
 		_ = container.Close()
-		return nil, err
+		return nil, safeError(err)
 	}
 	box, err := inbox.Open(ctx, db, dialect)
 	if err != nil {
 		_ = container.Close()
-		return nil, err
+		return nil, safeError(err)
 	}
 	if o.ConfigureInbox != nil {
 		o.ConfigureInbox(box)
@@ -63,7 +74,7 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 	cursors, err := events.OpenCursors(ctx, db)
 	if err != nil {
 		_ = container.Close()
-		return nil, err
+		return nil, safeError(err)
 	}
 	a := &client{container: container, inbox: box, log: wlog, opener: o, shouldReconnect: shouldReconnect,
 		events: make(chan session.Event, 256), done: make(chan struct{}),
@@ -73,7 +84,7 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 		a.opener.Configure = waendpoint.Configure
 	}
 	if a.opener.DisplayName == "" {
-		a.opener.DisplayName = "Chrome (Linux)"
+		a.opener.DisplayName = "Chrome"
 	}
 	if err := a.use(dev); err != nil {
 		_ = container.Close()
@@ -96,6 +107,9 @@ type client struct {
 	// holding mu (Logout waits for WhatsApp's answer while holding it).
 	current atomic.Pointer[whatsmeow.Client]
 
+	// deviceName is what the phone lists under Linked devices (spec.deviceName).
+	deviceName atomic.Pointer[string]
+
 	mu         sync.Mutex
 	connCancel context.CancelFunc
 	closed     bool
@@ -107,6 +121,7 @@ func (a *client) use(dev *store.Device) error {
 	cli.EnableAutoReconnect = true
 	cli.AutoReconnectHook = a.shouldReconnect
 	enableInbox(cli)
+	cli.GetClientPayload = func() *waWa6.ClientPayload { return registrationPayload(cli.Store, a.name()) }
 	if err := a.opener.Configure(cli); err != nil {
 		return err
 	}
@@ -154,7 +169,7 @@ func (a *client) Connect(context.Context) error {
 	a.cancelConn()
 	ctx, cancel := context.WithCancel(context.Background())
 	a.connCancel = cancel
-	return a.current.Load().ConnectContext(ctx)
+	return safeError(a.current.Load().ConnectContext(ctx))
 }
 
 func (a *client) cancelConn() {
@@ -171,8 +186,20 @@ func (a *client) Disconnect() {
 	a.current.Load().Disconnect()
 }
 
+func (a *client) SetDeviceName(name string) { a.deviceName.Store(&name) }
+
+// name is the device name to pair with: spec.deviceName, else whatsmeow's default.
+func (a *client) name() string {
+	if n := a.deviceName.Load(); n != nil && *n != "" {
+		return *n
+	}
+	return store.DeviceProps.GetOs()
+}
+
 func (a *client) PairPhone(ctx context.Context, phone string) (string, error) {
-	return a.current.Load().PairPhone(ctx, phone, true, whatsmeow.PairClientChrome, a.opener.DisplayName)
+	display := a.opener.DisplayName + " (" + displaySafe(a.name()) + ")"
+	code, err := a.current.Load().PairPhone(ctx, phone, true, whatsmeow.PairClientChrome, display)
+	return code, safeError(err)
 }
 
 // Logout unlinks the device through WhatsApp when logged in; whatever happened there, the store
@@ -193,7 +220,7 @@ func (a *client) Logout(ctx context.Context) error {
 	cli.Disconnect()
 	if cli.Store.ID != nil {
 		if err := cli.Store.Delete(ctx); err != nil {
-			return err
+			return safeError(err)
 		}
 	}
 	if err := a.use(a.container.NewDevice()); err != nil {

@@ -17,7 +17,7 @@ func translate(cli *whatsmeow.Client, evt any) session.Event {
 	case *events.PairSuccess:
 		return session.PairSuccess{JID: e.ID.String(), Platform: e.Platform}
 	case *events.PairError:
-		return session.PairError{Err: e.Error}
+		return session.PairError{Err: safeError(e.Error)}
 	case *events.Connected:
 		ev := session.Connected{PushName: cli.Store.PushName, Platform: cli.Store.Platform}
 		if cli.Store.ID != nil {
