@@ -4,8 +4,10 @@ import (
 	"context"
 	"path/filepath"
 
+	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"go.mau.fi/whatsmeow/types"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -80,16 +82,78 @@ var _ = Describe("controller and session end to end", func() {
 	})
 })
 
+// The QR code is readable by whoever may read the resource. With spec.pairing.phoneNumber set,
+// a scan by another account's phone must not leave the device linked to that account.
+var _ = Describe("a pairing by another account than spec.pairing.phoneNumber", func() {
+	It("logs that device out, records Conflict UnexpectedAccount, and pairs the right phone after", func() {
+		ns := "hijack-" + metav1.Now().Format("150405")
+		Expect(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		startController(ns)
+		owner, intruder := nextPhone(), nextPhone()
+		wac := &whatsappv1alpha1.WhatsAppConnection{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"}}
+		wac.Spec.Pairing.PhoneNumber = owner
+		Expect(admin.Create(ctx, wac)).To(Succeed())
+		pod := &corev1.Pod{}
+		Eventually(func() error {
+			return admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-session"}, pod)
+		}, timeout, poll).Should(Succeed())
+		c := &connection{name: "shop", namespace: ns, lease: "shop-session",
+			storePath: filepath.Join(GinkgoT().TempDir(), "device.db"),
+			user:      "system:serviceaccount:" + ns + ":shop-session"}
+		c.start(pod.Name, session.StoreConfig{}, func(sc *session.Config) { sc.PodUID = string(pod.UID) })
+		conflict := func() metav1.Condition {
+			for _, cd := range c.get().Status.Conditions {
+				if cd.Type == whatsappv1alpha1.ConditionConflict {
+					return cd
+				}
+			}
+			return metav1.Condition{}
+		}
+
+		By("another account's phone scans the QR code")
+		Eventually(func() string { return c.status().QRCode }, timeout, poll).ShouldNot(BeEmpty())
+		var stolen types.JID
+		var err error
+		Eventually(func() error { // a code can rotate between the read and the scan
+			stolen, err = srv.Phone(intruder).ScanQR(ctx, c.status().QRCode)
+			return err
+		}, timeout, poll).Should(Succeed())
+		Eventually(conflict, timeout, poll).Should(And(
+			HaveField("Status", metav1.ConditionTrue),
+			HaveField("Reason", whatsappv1alpha1.ReasonUnexpectedAccount)))
+		Eventually(func() bool { return srv.Device(stolen).Stats().Removed }, timeout, poll).Should(BeTrue(), "that device is logged out")
+		Expect(c.status().JID).To(BeEmpty())
+		Expect(c.status().UnexpectedAccount).To(Equal("+" + stolen.User))
+
+		By("the QR flow stays available: a new code, and the right phone pairs")
+		Eventually(func() string { return c.status().QRCode }, timeout, poll).ShouldNot(BeEmpty())
+		Expect(admin.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{})).To(Succeed(), "the session pod stays")
+		var jid types.JID
+		Eventually(func() error {
+			jid, err = srv.Phone(owner).ScanQR(ctx, c.status().QRCode)
+			return err
+		}, timeout, poll).Should(Succeed())
+		Eventually(func() whatsappv1alpha1.Phase { return c.get().Status.Phase }, timeout, poll).Should(Equal(whatsappv1alpha1.PhaseConnected))
+		Expect(c.status().JID).To(Equal(jid.String()))
+		Expect(conflict()).To(HaveField("Status", metav1.ConditionFalse))
+		Expect(srv.Device(jid).Stats().Removed).To(BeFalse())
+	})
+})
+
 // startController runs the operator's reconciler, watching only ns so that it leaves the other
 // specs' hand-made objects alone.
-func startController(ns string) {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+func startController(ns string, logger ...logr.Logger) {
+	opts := ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Cache:                  watchOnly(ns),
 		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
-	})
+	}
+	if len(logger) > 0 {
+		opts.Logger = logger[0]
+	}
+	mgr, err := ctrl.NewManager(cfg, opts)
 	Expect(err).NotTo(HaveOccurred())
 	r := controllers.NewReconciler(mgr, controllers.Options{
 		Session: controllers.SessionConfig{

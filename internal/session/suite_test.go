@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -103,6 +104,8 @@ type connection struct {
 	name, namespace, lease string
 	storePath              string
 	user                   string
+	// logs, when set, receives the session runtime's log output (debug level and up).
+	logs io.Writer
 }
 
 func newConnection(mutate ...func(*whatsappv1alpha1.WhatsAppConnection)) *connection {
@@ -230,6 +233,9 @@ func (c *connection) start(pod string, store session.StoreConfig, tweaks ...func
 		store = session.StoreConfig{Type: "sqlite", SQLitePath: c.storePath}
 	}
 	log := logf.Log.WithName(pod)
+	if c.logs != nil {
+		log = zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, c.logs)), zap.UseDevMode(true)).WithName(pod)
+	}
 	sc := session.Config{
 		ConnectionName: c.name, Namespace: c.namespace, PodName: pod, PodUID: s.uid, LeaseName: c.lease,
 		REST: rc,
