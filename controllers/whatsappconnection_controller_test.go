@@ -255,6 +255,11 @@ var _ = Describe("status", func() {
 		pod := sessionPod(ns, "sec")
 		env := pod.Spec.Containers[0].Env
 		Expect(env).To(ContainElement(HaveField("ValueFrom.SecretKeyRef", HaveField("LocalObjectReference.Name", "later"))))
+		// The same key as a file the kubelet keeps current (a changed Secret rolls the pod);
+		// optional, so that only the env's report tells a missing Secret.
+		Expect(pod.Spec.Volumes).To(ContainElement(HaveField("VolumeSource.Secret", And(
+			HaveField("SecretName", "later"), HaveField("Optional", HaveValue(BeTrue())),
+			HaveField("Items", ConsistOf(HaveField("Key", "dsn")))))))
 
 		By("the kubelet cannot find the Secret")
 		setContainerWaiting(pod, "CreateContainerConfigError", `secret "later" not found`)

@@ -32,6 +32,8 @@ const (
 	healthPort       = 8081
 	metricsPort      = 8080
 	storeMountPath   = "/var/lib/whatsapp"
+	// storeSecretPath holds the store Secret's DSN key as a file the kubelet keeps current.
+	storeSecretPath = "/var/run/whatsapp/store-secret"
 	// sessionUID is distroless's nonroot user; fsGroup makes the store volume writable by it.
 	sessionUID int64 = 65532
 	// minHealthyRun: a session pod that ran at least this long before it exited is replaced at
@@ -192,7 +194,15 @@ func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsApp
 			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: secretKey(ref),
 			}},
-		})
+		}, corev1.EnvVar{Name: sessionenv.PostgresDSNFile, Value: storeSecretPath + "/dsn"})
+		// The same key as a file: optional, so that the env's CreateContainerConfigError (which
+		// the controller classifies) is what a missing Secret or key shows, and kept current by
+		// the kubelet, so that the session sees a changed Secret and rolls its pod.
+		volumes = append(volumes, corev1.Volume{Name: "store-secret", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: ref.Name, Optional: ptr.To(true), DefaultMode: ptr.To[int32](0o440),
+			Items: []corev1.KeyToPath{{Key: secretKey(ref), Path: "dsn"}},
+		}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: "store-secret", MountPath: storeSecretPath, ReadOnly: true})
 	default:
 		env = append(env, corev1.EnvVar{Name: sessionenv.StoreType, Value: "sqlite"}, corev1.EnvVar{Name: sessionenv.SQLitePath, Value: storeMountPath + "/device.db"})
 		volumes = append(volumes, corev1.Volume{Name: "store", VolumeSource: corev1.VolumeSource{

@@ -43,7 +43,9 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.REST = rest
-	cfg.OpenClient = whatsapp.Opener{Store: session.StoreFromEnv(),
+	store := session.StoreFromEnv()
+	cfg.StoreSecretFile, cfg.StoreSecretValue = store.PostgresDSNFile, store.PostgresDSN
+	cfg.OpenClient = whatsapp.Opener{Store: store,
 		Owner: whatsapp.StoreOwner{Namespace: cfg.Namespace, Name: cfg.ConnectionName}}.Open
 
 	rt, err := session.New(cfg, log.WithValues("connection", cfg.Namespace+"/"+cfg.ConnectionName, "pod", cfg.PodName))

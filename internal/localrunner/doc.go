@@ -37,7 +37,9 @@
 //   - Scheduling: nodeSelector, affinity, tolerations and resources are not evaluated.
 //   - Not emulated: init containers (the pod fails with a message), exec readiness probes
 //     (the container counts as ready), resourceFieldRef env, the securityContext, and the
-//     contents of secret, configMap and projected volumes (they are empty folders).
+//     contents of configMap and projected volumes (they are empty folders). Secret volumes hold
+//     their keys (all, or the listed items; optional ones may be missing) and are written again
+//     every 2 s while the pod runs, as a kubelet refreshes them on its pod syncs.
 //   - A Secret or ConfigMap the env needs but that does not exist yet keeps the pod Pending
 //     (CreateContainerConfigError) and is retried, as a kubelet does.
 //   - The pod folders stay after the pod is gone, for their logs; WorkDir is the caller's.

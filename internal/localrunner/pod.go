@@ -36,6 +36,7 @@ type podRun struct {
 	reaping bool // guarded by r.mu
 
 	ports     portMap
+	dirs      map[string]string // volume folders by volume name
 	allExited chan struct{}
 
 	terminateOnce sync.Once
@@ -138,6 +139,10 @@ func (run *podRun) prepare(ctx context.Context) ([]containerSpec, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.projectSecrets(ctx, pod, dirs); err != nil {
+		return nil, err
+	}
+	run.dirs = dirs
 	if run.ports, err = r.allocatePorts(pod); err != nil {
 		return nil, err
 	}
@@ -213,6 +218,7 @@ func cutEnv(kv string) (string, string, bool) {
 func (run *podRun) supervise(ctx context.Context) {
 	var wg sync.WaitGroup
 	probeCtx, stopProbes := context.WithCancel(ctx)
+	wg.Go(func() { run.refreshSecrets(probeCtx, run.dirs, probeCtx.Done()) })
 	for _, c := range run.containers {
 		if c.proc == nil {
 			continue

@@ -157,6 +157,28 @@ var _ = Describe("Runner", func() {
 			Should(ContainSubstring("DSN=postgres://late\n"))
 	})
 
+	It("projects an optional Secret volume's items and keeps them current, as a kubelet does", func() {
+		pod := helperPod(ns, "rotating", "rotating-store")
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: "rotating", Optional: ptr.To(true), Items: []corev1.KeyToPath{{Key: "dsn", Path: "dsn"}},
+		}}})
+		pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "creds", MountPath: "/creds", ReadOnly: true})
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(getPod(ns, "rotating"), wait, poll).Should(HaveField("Status.Phase", corev1.PodRunning), "a missing optional Secret does not hold the pod")
+		running, err := getPod(ns, "rotating")()
+		Expect(err).NotTo(HaveOccurred())
+		file := filepath.Join(workDir, "local", "pods", string(running.UID), "creds", "dsn")
+		Expect(readFile(file)).To(BeEmpty())
+
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "rotating", Namespace: ns}, Data: map[string][]byte{"dsn": []byte("one"), "other": []byte("x")}}
+		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+		Eventually(func() string { return readFile(file) }, wait, poll).Should(Equal("one"))
+		secret.Data["dsn"] = []byte("two")
+		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+		Eventually(func() string { return readFile(file) }, wait, poll).Should(Equal("two"))
+		Expect(filepath.Join(workDir, "local", "pods", string(running.UID), "creds", "other")).NotTo(BeAnExistingFile(), "only the listed items")
+	})
+
 	It("gives each pod its own loopback ports for the same container ports", func() {
 		Expect(k8sClient.Create(ctx, helperPod(ns, "one", "one-store"))).To(Succeed())
 		Expect(k8sClient.Create(ctx, helperPod(ns, "two", "two-store"))).To(Succeed())

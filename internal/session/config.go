@@ -46,6 +46,13 @@ type Config struct {
 	// store that failed: the first retry waits StoreRetryBase, each next one twice as long.
 	StoreRetryBase, StoreRetryMax time.Duration
 
+	// StoreSecretFile is the store Secret's key as a file the kubelet keeps current, and
+	// StoreSecretValue the value the session started with (its env): when the file holds
+	// another value, the session ends so that its pod is replaced (watchStoreSecret). The file
+	// is read every StoreSecretPoll.
+	StoreSecretFile, StoreSecretValue string
+	StoreSecretPoll                   time.Duration
+
 	// HealthAddr and MetricsAddr serve /healthz, /readyz and /metrics; "" or "0" disables.
 	HealthAddr, MetricsAddr string
 }
@@ -55,14 +62,17 @@ type StoreConfig struct {
 	Type        string // "sqlite" or "postgres"
 	SQLitePath  string
 	PostgresDSN string
+	// PostgresDSNFile is the DSN's key as a kubelet-refreshed file (see Config.StoreSecretFile).
+	PostgresDSNFile string
 }
 
 // StoreFromEnv reads the store part of the pod's environment.
 func StoreFromEnv() StoreConfig {
 	return StoreConfig{
-		Type:        os.Getenv(sessionenv.StoreType),
-		SQLitePath:  os.Getenv(sessionenv.SQLitePath),
-		PostgresDSN: os.Getenv(sessionenv.PostgresDSN),
+		Type:            os.Getenv(sessionenv.StoreType),
+		SQLitePath:      os.Getenv(sessionenv.SQLitePath),
+		PostgresDSN:     os.Getenv(sessionenv.PostgresDSN),
+		PostgresDSNFile: os.Getenv(sessionenv.PostgresDSNFile),
 	}
 }
 
@@ -91,6 +101,7 @@ func (c Config) withDefaults() Config {
 	def(&c.PairingBackoff, 5*time.Second)
 	def(&c.StoreRetryBase, 2*time.Second)
 	def(&c.StoreRetryMax, 2*time.Minute)
+	def(&c.StoreSecretPoll, 5*time.Second)
 	if c.PairingWindows <= 0 {
 		c.PairingWindows = 3
 	}

@@ -63,6 +63,7 @@ func (r *Runtime) lead(ctx context.Context, api *apiClient) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	go r.watchdog(ctx, stop)
+	go watchStoreSecret(ctx, r.cfg, r.log, stop)
 
 	pub := &statusPublisher{api: api, holder: whatsappv1alpha1.Holder{Pod: r.cfg.PodName, UID: r.cfg.PodUID}, fence: r.fence}
 	m := newMachine(r.cfg, pub, r.metrics, r.log.WithName("machine"))
@@ -88,7 +89,7 @@ func (r *Runtime) lead(ctx context.Context, api *apiClient) error {
 	resources := make(chan *whatsappv1alpha1.WhatsAppConnection, 1)
 	go followConnection(ctx, api, resources, r.cfg.StandbyPoll, r.log.WithName("watch"))
 	m.run(ctx, resources)
-	if cause := context.Cause(ctx); errors.Is(cause, ErrRenewDeadline) {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrRenewDeadline) || errors.Is(cause, ErrStoreSecretChanged) {
 		return cause
 	}
 	return nil

@@ -3,6 +3,7 @@ package session_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -178,6 +179,22 @@ var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 		Consistently(func() int { return srv.Device(jid).Stats().Logins }, 2*retryPeriod, poll).Should(Equal(1), "the intruder never logs in with the owner's keys")
 		Expect(owner.status().State).To(Equal(whatsappv1alpha1.SessionConnected))
 		Expect(srv.Device(jid).Stats().Replacements).To(BeZero())
+	})
+
+	It("ends, releasing its Lease, when its store Secret's file changes, so that a new pod reads the Secret", func() {
+		c := newConnection()
+		file := filepath.Join(GinkgoT().TempDir(), "dsn")
+		Expect(os.WriteFile(file, []byte("postgres://old"), 0o600)).To(Succeed())
+		s := c.start("wac-session", session.StoreConfig{}, func(sc *session.Config) {
+			sc.StoreSecretFile, sc.StoreSecretValue, sc.StoreSecretPoll = file, "postgres://old", 100*time.Millisecond
+		})
+		Eventually(func() string { return c.status().QRCode }, timeout, poll).ShouldNot(BeEmpty())
+		Consistently(s.exited, 3*100*time.Millisecond, poll).Should(BeFalse(), "the same value is no change")
+
+		Expect(os.WriteFile(file, []byte("postgres://new"), 0o600)).To(Succeed())
+		Eventually(s.exited, timeout, poll).Should(BeTrue())
+		Expect(s.err).To(MatchError(session.ErrStoreSecretChanged))
+		Expect(c.leaseHolder()).To(BeEmpty(), "released: the next pod takes over at once")
 	})
 
 	It("reports StoreError with the path when the store cannot be opened, and stays up", func() {

@@ -21,6 +21,10 @@ const (
 	SQLitePath = "WA_SQLITE_PATH"
 	// PostgresDSN is the DSN read from the Secret the resource names.
 	PostgresDSN = "WA_POSTGRES_DSN"
+	// PostgresDSNFile is the same key of the same Secret as a file of an optional Secret
+	// volume, which the kubelet keeps up to date: the session compares it with PostgresDSN to
+	// notice that the Secret changed (an env never changes in a running container).
+	PostgresDSNFile = "WA_POSTGRES_DSN_FILE"
 )
 
 // Flags of the session command that the controller sets.
