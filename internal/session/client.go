@@ -27,6 +27,9 @@ type Client interface {
 	// Logout unlinks the device when it can, wipes the store either way and leaves a fresh,
 	// unpaired device behind.
 	Logout(ctx context.Context) error
+	// ReleaseStore forgets which resource the store belongs to, once its device is gone (the
+	// resource is being deleted), so that another resource may use the database.
+	ReleaseStore(ctx context.Context) error
 	// IsLoggedIn reports a live, authenticated connection.
 	IsLoggedIn() bool
 	// Close disconnects for good: after it Connect fails with ErrClientClosed.

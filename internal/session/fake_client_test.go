@@ -74,8 +74,9 @@ func (f *fakeClient) Logout(context.Context) error {
 	f.mu.Unlock()
 	return nil
 }
-func (f *fakeClient) IsLoggedIn() bool { return false }
-func (f *fakeClient) Close() error     { f.record("close"); return nil }
+func (f *fakeClient) IsLoggedIn() bool                   { return false }
+func (f *fakeClient) ReleaseStore(context.Context) error { f.record("release"); return nil }
+func (f *fakeClient) Close() error                       { f.record("close"); return nil }
 
 // recordingPublisher keeps every status the machine published.
 type recordingPublisher struct {

@@ -31,6 +31,10 @@ func (m *machine) onResource(ctx context.Context, wac *whatsappv1alpha1.WhatsApp
 		if logout && !m.deleteHandled && m.cli != nil && !m.replaced {
 			m.deleteHandled = true
 			m.logout(ctx, "logged out because the resource is being deleted")
+			// The store is empty now: let another resource use its database.
+			if err := m.cli.ReleaseStore(ctx); err != nil {
+				m.log.Info("cannot release the device store", "error", logText(err))
+			}
 			return true
 		}
 		return false

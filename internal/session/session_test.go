@@ -159,6 +159,11 @@ var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 		wac := c.get()
 		wac.Finalizers = nil
 		Expect(admin.Update(ctx, wac)).To(Succeed())
+
+		By("the emptied store is released: another resource may use it")
+		next := newConnection()
+		next.start("wac-session", session.StoreConfig{Type: "sqlite", SQLitePath: c.storePath})
+		Eventually(state(next), timeout, poll).Should(Equal(whatsappv1alpha1.SessionPairing))
 	})
 
 	It("refuses a store that belongs to another resource: StoreError OwnedByAnotherResource, and the owner keeps its device", func() {

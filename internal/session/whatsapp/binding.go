@@ -75,3 +75,15 @@ func safeStoreError(err error) error {
 	}
 	return session.NewStoreError(session.StoreUnavailable, "the device store's owner record cannot be read or written", err)
 }
+
+// releaseStore deletes owner's record, so that another resource may use the emptied store.
+func releaseStore(ctx context.Context, db *sql.DB, owner StoreOwner) error {
+	if owner == (StoreOwner{}) {
+		return nil
+	}
+	_, err := db.ExecContext(ctx, `DELETE FROM `+ownerTable+` WHERE id = 1 AND namespace = $1 AND name = $2`, owner.Namespace, owner.Name)
+	if err != nil {
+		return safeStoreError(err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ package whatsapp
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -76,7 +77,7 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 		_ = container.Close()
 		return nil, safeError(err)
 	}
-	a := &client{container: container, inbox: box, log: wlog, opener: o, shouldReconnect: shouldReconnect,
+	a := &client{container: container, db: db, inbox: box, log: wlog, opener: o, shouldReconnect: shouldReconnect,
 		events: make(chan session.Event, 256), done: make(chan struct{}),
 		delivery: startDelivery(box, cursors, o.Sinks, o.EventSource, cmp.Or(o.InboxRetention, 7*24*time.Hour),
 			cmp.Or(o.PruneEvery, time.Hour), log.WithName("events"))}
@@ -97,6 +98,7 @@ type client struct {
 	container       *sqlstore.Container
 	inbox           *inbox.Store
 	delivery        *delivery
+	db              *sql.DB // the store's database, for its owner record
 	log             waLog.Logger
 	opener          Opener
 	shouldReconnect func(error) bool
@@ -227,6 +229,13 @@ func (a *client) Logout(ctx context.Context) error {
 		return err
 	}
 	return unlinkErr
+}
+
+func (a *client) ReleaseStore(ctx context.Context) error {
+	if a.db == nil || a.current.Load().Store.ID != nil {
+		return nil // unbound, or a device is still there
+	}
+	return releaseStore(ctx, a.db, a.opener.Owner)
 }
 
 func (a *client) Close() error {
