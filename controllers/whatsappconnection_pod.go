@@ -67,7 +67,9 @@ func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (
 		case pod.Annotations[podSpecHashAnnotation] != desired.Annotations[podSpecHashAnnotation]:
 			return r.deletePodAndWait(ctx, p, "SessionPodOutdated", fmt.Sprintf("the session pod spec changed; replacing %s", pod.Name))
 		}
-		p.waiting = storeSecretVerdict(p.wac, pod)
+		if v := storeSecretVerdict(p.wac, pod); v != nil {
+			p.waiting = v
+		}
 		return nil, nil
 	}
 
