@@ -5,8 +5,8 @@ package session_test
 import (
 	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
-	"strings"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	. "github.com/onsi/ginkgo/v2"
@@ -20,7 +20,9 @@ import (
 // without it: a run built with the postgres tag has promised a server.
 const PostgresDSNEnv = "WAOPERATOR_TEST_POSTGRES_DSN"
 
-// postgresStore gives the test a schema of its own, so that each test has an empty device store.
+// postgresStore gives the test a database of its own, so that each test has an empty device
+// store. Not a schema: whatsmeow's migration asks whether its version table exists in any
+// schema, so a second schema of one database fails its first upgrade (42P01).
 func postgresStore() session.StoreConfig {
 	GinkgoHelper()
 	dsn := os.Getenv(PostgresDSNEnv)
@@ -28,14 +30,15 @@ func postgresStore() session.StoreConfig {
 	db, err := sql.Open("pgx", dsn)
 	Expect(err).NotTo(HaveOccurred())
 	defer db.Close()
-	schema := fmt.Sprintf("session_%d", nsSeq.Add(1))
-	_, err = db.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE; CREATE SCHEMA "+schema)
+	name := fmt.Sprintf("session_%d_%d", GinkgoRandomSeed(), nsSeq.Add(1))
+	_, err = db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name)
 	Expect(err).NotTo(HaveOccurred())
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return session.StoreConfig{Type: "postgres", PostgresDSN: dsn + sep + "search_path=" + schema}
+	_, err = db.ExecContext(ctx, "CREATE DATABASE "+name)
+	Expect(err).NotTo(HaveOccurred())
+	u, err := url.Parse(dsn)
+	Expect(err).NotTo(HaveOccurred())
+	u.Path = "/" + name
+	return session.StoreConfig{Type: "postgres", PostgresDSN: u.String()}
 }
 
 var _ = Describe("session runtime on a Postgres store", func() {
