@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,6 +32,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
 // The suite runs the reconciler in a real manager against a real kube-apiserver and etcd.
@@ -105,6 +107,8 @@ func startManager(ctx context.Context, tune ...func(*managerSetup)) {
 		},
 		LogoutTimeout:           testLogoutTimeout,
 		CrashBackoff:            testCrashBackoff,
+		CrashBackoffMax:         4 * testCrashBackoff,
+		LostNodeRecovery:        true,
 		MaxConcurrentReconciles: 4,
 	}
 	setup := &managerSetup{Cache: cacheOpts, Options: opts, Config: cfg}
@@ -227,6 +231,52 @@ func setContainerWaiting(pod *corev1.Pod, reason, message string) {
 		return k8sClient.Status().Update(ctx, pod)
 	}).Should(Succeed())
 }
+
+// exitPod plays the kubelet reporting the session container terminated after running for ranFor.
+func exitPod(pod *corev1.Pod, exitCode int32, ranFor time.Duration) {
+	Eventually(func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return err
+		}
+		now := time.Now()
+		pod.Status.Phase = corev1.PodFailed
+		pod.Status.StartTime = &metav1.Time{Time: now.Add(-ranFor)}
+		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name: sessionContainer, Image: pod.Spec.Containers[0].Image, ImageID: "x",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: exitCode, Reason: "Error", StartedAt: metav1.Time{Time: now.Add(-ranFor)}, FinishedAt: metav1.Time{Time: now},
+			}},
+		}}
+		return k8sClient.Status().Update(ctx, pod)
+	}).Should(Succeed())
+}
+
+// holdLease plays the session: it writes the Lease as the pod's elector does, for seconds.
+func holdLease(ns, name, holder string, seconds int32) {
+	Eventually(func() error {
+		lease := &coordinationv1.Lease{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + sessionSuffix}, lease); err != nil {
+			return err
+		}
+		at := metav1.NewMicroTime(time.Now())
+		lease.Spec.HolderIdentity = ptr.To(holder)
+		lease.Spec.LeaseDurationSeconds = ptr.To(seconds)
+		lease.Spec.AcquireTime, lease.Spec.RenewTime = &at, &at
+		return k8sClient.Update(ctx, lease)
+	}).Should(Succeed())
+}
+
+func leaseHolder(ns, name string) func() string {
+	return func() string {
+		lease := &coordinationv1.Lease{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + sessionSuffix}, lease); err != nil {
+			return "<" + err.Error() + ">"
+		}
+		return ptr.Deref(lease.Spec.HolderIdentity, "")
+	}
+}
+
+func identityOf(pod *corev1.Pod) string { return sessionenv.LeaseIdentity(pod.Name, string(pod.UID)) }
 
 func phaseOf(ns, name string) func() whatsappv1alpha1.Phase {
 	return func() whatsappv1alpha1.Phase {

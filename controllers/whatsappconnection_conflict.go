@@ -16,6 +16,7 @@ import (
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/internal/conditions"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
 // infrastructureReasons are halts whose blocker is an object: when it goes away (a watch tells),
@@ -254,7 +255,10 @@ func olderThan(a, b *whatsappv1alpha1.WhatsAppConnection) bool {
 }
 
 // checkLeaseHolder halts while the Lease is held, and not expired, by an identity that is not
-// this resource's session pod: that session could never lead.
+// one of this resource's session pods: that session could never lead. Expired means the
+// controller has seen the same record for its whole duration on its own clock (never by
+// comparing renewTime, another machine's clock, with its own), and the pass comes back then, so
+// the halt lifts when the Lease expires even if nothing else happens.
 func (r *WhatsAppConnectionReconciler) checkLeaseHolder(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	lease := &coordinationv1.Lease{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: p.wac.Namespace, Name: sessionName(p.wac)}, lease)
@@ -267,17 +271,18 @@ func (r *WhatsAppConnectionReconciler) checkLeaseHolder(ctx context.Context, p *
 	if metav1.IsControlledBy(lease, p.wac) {
 		p.lease = lease
 	}
-	holder := ""
-	if lease.Spec.HolderIdentity != nil {
-		holder = *lease.Spec.HolderIdentity
+	holder := holderOf(lease)
+	if holder == "" || holder == sessionName(p.wac) || sessionenv.IsSessionIdentity(holder, sessionName(p.wac)) {
+		return nil, nil
 	}
-	if holder == "" || holder == sessionName(p.wac) || r.leaseExpiresIn(lease) <= 0 {
+	wait := r.leaseExpiresIn(lease)
+	if wait <= 0 {
 		return nil, nil
 	}
 	p.conflict = &verdict{whatsappv1alpha1.ReasonLeaseHeldElsewhere, fmt.Sprintf(
 		"Lease %s/%s is held by %q, not by this resource's session pod %q; the session cannot lead while it is",
 		lease.Namespace, lease.Name, holder, sessionName(p.wac))}
-	return stop()
+	return stopFor(wait)
 }
 
 // haltOnSessionReport halts on what the current session reports: WhatsApp replaced the

@@ -185,6 +185,16 @@ var _ = Describe("Conflict: LeaseHeldElsewhere", func() {
 		Expect(k8sClient.Update(ctx, lease)).To(Succeed())
 		Eventually(conflictReason(ns, "lh")).Should(BeEmpty())
 	})
+
+	It("lifts the halt when the foreign Lease expires, with no other event", func() {
+		ns := newNamespace()
+		newConnection(ns, "lx")
+		sessionPod(ns, "lx")
+		holdLease(ns, "lx", "rogue-process", 2)
+		Eventually(conflictReason(ns, "lx")).Should(Equal(whatsappv1alpha1.ReasonLeaseHeldElsewhere))
+		Eventually(conflictReason(ns, "lx"), 10*time.Second).Should(BeEmpty(),
+			"unchanged for its 2 s by the controller's clock, the Lease is expired and the session may take it")
+	})
 })
 
 var _ = Describe("Conflict: StreamReplaced and Degraded halts", func() {

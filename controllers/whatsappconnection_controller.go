@@ -47,8 +47,11 @@ type WhatsAppConnectionReconciler struct {
 	// Session configures the pods the controller creates.
 	Session SessionConfig
 	// CrashBackoff is how long a session pod that exited soon after starting stays before it is
-	// replaced.
-	CrashBackoff time.Duration
+	// replaced; it doubles with each such exit in a row, up to CrashBackoffMax.
+	CrashBackoff, CrashBackoffMax time.Duration
+	// LostNodeRecovery force-deletes and replaces a session pod whose node is not Ready once its
+	// Lease has not been renewed for a Lease duration (needs get/list/watch on Nodes).
+	LostNodeRecovery bool
 	// LogoutTimeout bounds how long deletion waits for the session to log out.
 	LogoutTimeout time.Duration
 	// MaxConcurrentReconciles is how many resources are reconciled at once.
@@ -56,6 +59,9 @@ type WhatsAppConnectionReconciler struct {
 	// ClusterWideClaims makes a phone number or device claimed in one namespace unavailable in
 	// every other. Off, two namespaces (two tenants) never see or block each other.
 	ClusterWideClaims bool
+
+	// leases remembers each session Lease as last seen and since when, by this clock.
+	leases leaseObserver
 }
 
 // Options configure a reconciler beyond what its manager provides.
@@ -63,6 +69,8 @@ type Options struct {
 	Session                 SessionConfig
 	LogoutTimeout           time.Duration
 	CrashBackoff            time.Duration
+	CrashBackoffMax         time.Duration
+	LostNodeRecovery        bool
 	MaxConcurrentReconciles int
 	ClusterWideClaims       bool
 }
@@ -81,8 +89,11 @@ func DefaultOptions() Options {
 			RenewDeadline: sessionenv.DefaultRenewDeadline,
 			RetryPeriod:   sessionenv.DefaultRetryPeriod,
 		},
-		LogoutTimeout:           60 * time.Second,
+		LogoutTimeout: 60 * time.Second,
+		// A kubelet's CrashLoopBackOff: 10 s, doubling, at most 5 min.
 		CrashBackoff:            10 * time.Second,
+		CrashBackoffMax:         5 * time.Minute,
+		LostNodeRecovery:        true,
 		MaxConcurrentReconciles: 4,
 	}
 }
@@ -99,6 +110,8 @@ func NewReconciler(mgr ctrl.Manager, o Options) *WhatsAppConnectionReconciler {
 		Session:                 o.Session,
 		LogoutTimeout:           o.LogoutTimeout,
 		CrashBackoff:            o.CrashBackoff,
+		CrashBackoffMax:         o.CrashBackoffMax,
+		LostNodeRecovery:        o.LostNodeRecovery,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		ClusterWideClaims:       o.ClusterWideClaims,
 	}
@@ -114,9 +127,10 @@ func NewReconciler(mgr ctrl.Manager, o Options) *WhatsAppConnectionReconciler {
 //
 // It never reads managedFields, and server-side apply makes them a large part of every cached
 // object (the WhatsAppConnection carries two managers' status fields), so the cache drops them.
-// Pods are the largest objects cached, and the controller reads only their metadata and status
-// (phase, exit codes): it never reads a pod's spec back, it compares the spec hash annotation.
-// So the cached pods carry no spec.
+// Pods are the largest objects cached, and the controller reads only their metadata, status
+// (phase, exit codes) and node: it never reads a pod's spec back, it compares the spec hash
+// annotation. So the cached pods carry no spec but their nodeName. Nodes (watched for
+// lost-node recovery) keep only their conditions.
 func CacheOptions(namespaces ...string) cache.Options {
 	stripManagedFields := cache.TransformStripManagedFields()
 	owned := cache.ByObject{Label: ownedSelector}
@@ -125,7 +139,14 @@ func CacheOptions(namespaces ...string) cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}: {Label: ownedSelector, Transform: func(obj any) (any, error) {
 				if pod, ok := obj.(*corev1.Pod); ok {
-					pod.Spec = corev1.PodSpec{}
+					pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName}
+				}
+				return stripManagedFields(obj)
+			}},
+			&corev1.Node{}: {Transform: func(obj any) (any, error) {
+				if node, ok := obj.(*corev1.Node); ok {
+					node.Spec = corev1.NodeSpec{}
+					node.Status = corev1.NodeStatus{Conditions: node.Status.Conditions}
 				}
 				return stripManagedFields(obj)
 			}},
@@ -172,6 +193,7 @@ type SessionConfig struct {
 // +kubebuilder:rbac:groups=whatsapp.waoperator.io,resources=whatsappconnections/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=whatsapp.waoperator.io,resources=whatsappconnections/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;serviceaccounts,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;delete

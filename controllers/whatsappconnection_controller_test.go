@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
@@ -161,22 +160,97 @@ var _ = Describe("exactly one session pod", func() {
 		Eventually(podUID(ns, "refused")).ShouldNot(BeEmpty())
 	})
 
-	It("waits for the previous session's Lease to expire before starting a new pod", func() {
+	It("releases the Lease of a session whose container terminated and starts the successor at once", func() {
 		ns := newNamespace()
-		newConnection(ns, "fence")
-		pod := sessionPod(ns, "fence")
-		// The session holds the Lease and is then killed without releasing it.
-		lease := &coordinationv1.Lease{}
-		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "fence-session"}, lease) }).Should(Succeed())
-		lease.Spec.HolderIdentity = ptr.To("fence-session")
-		lease.Spec.LeaseDurationSeconds = ptr.To[int32](3)
-		lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
-		Expect(k8sClient.Update(ctx, lease)).To(Succeed())
-		killed := time.Now()
-		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
+		newConnection(ns, "fast")
+		pod := sessionPod(ns, "fast")
+		// The session holds the Lease for an hour, then is killed: only the kubelet's report
+		// proves it gone.
+		holdLease(ns, "fast", identityOf(pod), 3600)
+		exitPod(pod, 137, time.Minute)
 
-		Eventually(podUID(ns, "fence"), 10*time.Second).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
-		Expect(time.Since(killed)).To(BeNumerically(">=", 2*time.Second), "the new pod must not start while the old Lease is valid")
+		Eventually(leaseHolder(ns, "fast")).Should(BeEmpty(), "released in the dead pod's name, not left to expire")
+		Eventually(podUID(ns, "fast")).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
+		Expect(conflictReason(ns, "fast")()).To(BeEmpty(), "a predecessor's identity is not a foreign holder")
+	})
+
+	It("starts a successor when the pod is gone but leaves a Lease whose holder is not proven dead to the successor's own clock", func() {
+		ns := newNamespace()
+		newConnection(ns, "unproven")
+		pod := sessionPod(ns, "unproven")
+		holdLease(ns, "unproven", identityOf(pod), 3600)
+		// Force-deleted while running (a partitioned node): the process may still hold WhatsApp.
+		Expect(k8sClient.Delete(ctx, pod, client.GracePeriodSeconds(0))).To(Succeed())
+
+		Eventually(podUID(ns, "unproven")).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
+		Consistently(leaseHolder(ns, "unproven"), 2*time.Second, 200*time.Millisecond).Should(Equal(identityOf(pod)),
+			"only the holder itself, the kubelet's report or a Lease duration without renewal frees it")
+		Expect(conflictReason(ns, "unproven")()).To(BeEmpty())
+	})
+
+	It("doubles the crash backoff with each quick exit in a row", func() {
+		ns := newNamespace()
+		newConnection(ns, "loop")
+		first := sessionPod(ns, "loop")
+		exitPod(first, 1, time.Second)
+		Eventually(condition(ns, "loop", whatsappv1alpha1.ConditionReady)).Should(HaveField("Message", ContainSubstring("1 in a row; replacing it in 3s")))
+		Eventually(podUID(ns, "loop"), 3*testCrashBackoff).ShouldNot(Or(BeEmpty(), Equal(string(first.UID))))
+
+		second := sessionPod(ns, "loop")
+		exitPod(second, 1, time.Second)
+		Eventually(condition(ns, "loop", whatsappv1alpha1.ConditionReady)).Should(HaveField("Message", ContainSubstring("2 in a row; replacing it in 6s")))
+	})
+})
+
+var _ = Describe("lost node", func() {
+	It("force-deletes a session pod on a NotReady node once its Lease stood still for a Lease duration, and starts the successor", func() {
+		ns := newNamespace()
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: ns + "-node"}}
+		Expect(k8sClient.Create(ctx, node)).To(Succeed())
+		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
+		Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
+
+		newConnection(ns, "lost")
+		pod := sessionPod(ns, "lost")
+		Expect(k8sClient.SubResource("binding").Create(ctx, pod, &corev1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Name: pod.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: node.Name},
+		})).To(Succeed())
+		holdLease(ns, "lost", identityOf(pod), 2)
+		// A finalizer stands for the kubelet that would confirm a graceful deletion and is gone.
+		pod.Finalizers = []string{"test.waoperator.io/hold"}
+		Eventually(func() error {
+			p := &corev1.Pod{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
+				return err
+			}
+			p.Finalizers = pod.Finalizers
+			return k8sClient.Update(ctx, p)
+		}).Should(Succeed())
+		Consistently(podUID(ns, "lost"), 3*time.Second, 200*time.Millisecond).Should(Equal(string(pod.UID)), "a Ready node keeps its pod")
+
+		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown"}}
+		Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
+		Eventually(func() *metav1.Time {
+			p := &corev1.Pod{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
+				return nil
+			}
+			return p.DeletionTimestamp
+		}, 10*time.Second).ShouldNot(BeNil(), "force-deleted once the Lease stood still for its 2 s")
+		Expect(leaseHolder(ns, "lost")()).To(BeEmpty(), "released for the successor")
+		Eventually(warningEvents(ns, "lost")).Should(ContainElement(whatsappv1alpha1.ReasonNodeLost))
+		Eventually(condition(ns, "lost", whatsappv1alpha1.ConditionReady)).Should(HaveField("Message", ContainSubstring("ReadWriteOnce")))
+
+		// The API server removes a force-deleted pod once its finalizers are gone.
+		Eventually(func() error {
+			p := &corev1.Pod{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
+				return err
+			}
+			p.Finalizers = nil
+			return k8sClient.Update(ctx, p)
+		}).Should(Succeed())
+		Eventually(podUID(ns, "lost")).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
 	})
 })
 

@@ -65,6 +65,7 @@ func (r *WhatsAppConnectionReconciler) reconcileDelete(ctx context.Context, wac 
 		}
 	}
 
+	r.leases.forget(client.ObjectKey{Namespace: wac.Namespace, Name: sessionName(wac)})
 	controllerutil.RemoveFinalizer(wac, finalizer)
 	// Another pass (or manager) may have released it already.
 	if err := r.Update(ctx, wac); client.IgnoreNotFound(err) != nil {

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,7 +36,7 @@ const (
 	// sessionUID is distroless's nonroot user; fsGroup makes the store volume writable by it.
 	sessionUID int64 = 65532
 	// minHealthyRun: a session pod that ran at least this long before it exited is replaced at
-	// once; one that ran less waits CrashBackoff.
+	// once; one that ran less waits the crash backoff, which doubles with each such exit in a row.
 	minHealthyRun = 30 * time.Second
 	// podRejectedRetry is how long the controller waits before it offers a refused pod again.
 	podRejectedRetry = time.Minute
@@ -46,43 +45,60 @@ const (
 // ensurePod keeps exactly one session pod. It never creates a pod while one exists, terminating
 // ones included (the fixed name makes the API server refuse it anyway); it replaces a pod that
 // exited or whose spec is out of date by deleting it and waiting until it is gone.
+//
+// A pod whose session container the kubelet reports terminated holds nothing any more: its
+// Lease is released at once (naming that pod, over the version read) and the pod is deleted
+// without a grace period, so a crash costs a pod start, not a Lease duration.
 func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	desired, err := r.desiredPod(p.wac)
 	if err != nil {
 		return nil, err
 	}
 	if pod := p.pod; pod != nil {
+		exited := sessionExited(pod)
+		exits := 0
+		if exited {
+			if exits, err = r.recordExit(ctx, p, pod); err != nil {
+				return nil, err
+			}
+		}
 		switch {
 		case !pod.DeletionTimestamp.IsZero():
 			p.waiting = &verdict{whatsappv1alpha1.ReasonWaitingForPod, fmt.Sprintf("waiting for the old session pod %s to be gone", pod.Name)}
+			if exited {
+				// Nothing is left to stop: do not wait for the kubelet to confirm.
+				return stop2(r.deleteExited(ctx, pod))
+			}
+			// On a lost node nobody would ever confirm it.
+			if res, err := r.checkNode(ctx, p); res != nil || err != nil {
+				return res, err
+			}
 			return stop()
-		case pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:
-			if wait := r.crashBackoff(pod); wait > 0 {
+		case exited:
+			if wait := r.crashBackoff(pod, exits); wait > 0 {
 				p.waiting = &verdict{whatsappv1alpha1.ReasonPodCrashed, fmt.Sprintf(
-					"session pod %s exited soon after it started (%s); replacing it in %s", pod.Name, exitSummary(pod), wait.Round(time.Second))}
+					"session pod %s exited soon after it started (%s, %d in a row); replacing it in %s", pod.Name, exitSummary(pod), exits, wait.Round(time.Second))}
 				return stopFor(wait)
 			}
 			r.warn(p.wac, "SessionPodExited", "Replace", fmt.Sprintf("session pod %s exited (%s); replacing it", pod.Name, exitSummary(pod)))
-			return r.deletePodAndWait(ctx, p, "", "")
+			if err := r.deleteExited(ctx, pod); err != nil {
+				return nil, err
+			}
+			p.pod = nil
+			p.waiting = &verdict{whatsappv1alpha1.ReasonWaitingForPod, fmt.Sprintf("waiting for the old session pod %s to be gone", pod.Name)}
+			return stop()
 		case pod.Annotations[podSpecHashAnnotation] != desired.Annotations[podSpecHashAnnotation]:
 			return r.deletePodAndWait(ctx, p, "SessionPodOutdated", fmt.Sprintf("the session pod spec changed; replacing %s", pod.Name))
 		}
 		if v := storeSecretVerdict(p.wac, pod); v != nil {
 			p.waiting = v
 		}
-		return nil, nil
+		return r.checkNode(ctx, p)
 	}
 
-	// A previous session that did not release its Lease may still be running somewhere (a
-	// partitioned node, a force-deleted pod). The new pod carries the same name, which client-go
-	// would take for its own lease, so wait until the old lease has expired.
-	if p.lease != nil && p.lease.Spec.HolderIdentity != nil && *p.lease.Spec.HolderIdentity == desired.Name {
-		if wait := r.leaseExpiresIn(p.lease); wait > 0 {
-			p.waiting = &verdict{whatsappv1alpha1.ReasonWaitingForLease, fmt.Sprintf("waiting %s for the previous session's Lease to expire", wait.Round(time.Second))}
-			return stopFor(wait)
-		}
-	}
-
+	// A predecessor that did not release its Lease (a force-deleted pod on a partitioned node)
+	// is not waited for here: the new session takes that Lease only once it is released or it
+	// has seen it unchanged for a Lease duration on its own clock.
 	if err := controllerutil.SetControllerReference(p.wac, desired, r.Scheme); err != nil {
 		return nil, err
 	}
@@ -104,6 +120,24 @@ func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (
 	return nil, nil
 }
 
+// stop2 ends the pass, or fails it with err.
+func stop2(err error) (*ctrl.Result, error) {
+	if err != nil {
+		return nil, err
+	}
+	return stop()
+}
+
+// deleteExited removes a pod whose session container has terminated without a grace period:
+// the kubelet has nothing left to stop, and the name is free for the successor at once.
+func (r *WhatsAppConnectionReconciler) deleteExited(ctx context.Context, pod *corev1.Pod) error {
+	err := r.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}, client.GracePeriodSeconds(0))
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
 // deletePodAndWait deletes the current pod (only that incarnation, by UID) and ends the pass;
 // the pod's deletion event brings the resource back.
 func (r *WhatsAppConnectionReconciler) deletePodAndWait(ctx context.Context, p *pass, reason, message string) (*ctrl.Result, error) {
@@ -120,41 +154,6 @@ func (r *WhatsAppConnectionReconciler) deletePodAndWait(ctx context.Context, p *
 		p.waiting = &verdict{whatsappv1alpha1.ReasonWaitingForPod, fmt.Sprintf("waiting for the old session pod %s to be gone", pod.Name)}
 	}
 	return stop()
-}
-
-// crashBackoff is how long to leave a pod that exited soon after it started before replacing
-// it: a session that cannot start is retried every CrashBackoff, not in a hot loop.
-func (r *WhatsAppConnectionReconciler) crashBackoff(pod *corev1.Pod) time.Duration {
-	started := pod.CreationTimestamp.Time
-	if pod.Status.StartTime != nil {
-		started = pod.Status.StartTime.Time
-	}
-	finished := started // a kubelet always records FinishedAt; without it, count from the start
-	for _, cs := range pod.Status.ContainerStatuses {
-		if t := cs.State.Terminated; t != nil && !t.FinishedAt.IsZero() {
-			finished = t.FinishedAt.Time
-		}
-	}
-	if finished.Sub(started) >= minHealthyRun {
-		return 0
-	}
-	return finished.Add(r.CrashBackoff).Sub(r.now())
-}
-
-// leaseExpiresIn is how long until the Lease's current holder loses it, by this controller's
-// clock; zero or less when it has expired or was released.
-func (r *WhatsAppConnectionReconciler) leaseExpiresIn(lease *coordinationv1.Lease) time.Duration {
-	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" || lease.Spec.LeaseDurationSeconds == nil {
-		return 0
-	}
-	last := lease.Spec.RenewTime
-	if last == nil {
-		last = lease.Spec.AcquireTime
-	}
-	if last == nil {
-		return 0
-	}
-	return last.Add(time.Duration(*lease.Spec.LeaseDurationSeconds) * time.Second).Sub(r.now())
 }
 
 func exitSummary(pod *corev1.Pod) string {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -48,23 +49,54 @@ func TestOlderThanIsATotalOrder(t *testing.T) {
 	}
 }
 
-func TestLeaseExpiresIn(t *testing.T) {
+// The controller judges another machine's Lease by its own clock only: renewTime, written by
+// the holder's node, is never compared with it.
+func TestLeaseExpiresInCountsOnlyThisClock(t *testing.T) {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	r := &WhatsAppConnectionReconciler{Clock: clocktesting.NewFakePassiveClock(now)}
-	lease := func(holder string, renewedAgo time.Duration) *coordinationv1.Lease {
-		return &coordinationv1.Lease{Spec: coordinationv1.LeaseSpec{
+	clk := clocktesting.NewFakePassiveClock(now)
+	r := &WhatsAppConnectionReconciler{Clock: clk}
+	lease := func(holder string, renewed time.Time) *coordinationv1.Lease {
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "x-session"}, Spec: coordinationv1.LeaseSpec{
 			HolderIdentity:       ptr.To(holder),
 			LeaseDurationSeconds: ptr.To[int32](15),
-			RenewTime:            &metav1.MicroTime{Time: now.Add(-renewedAgo)},
+			RenewTime:            &metav1.MicroTime{Time: renewed},
 		}}
 	}
-	if got := r.leaseExpiresIn(lease("p", 5*time.Second)); got != 10*time.Second {
-		t.Errorf("renewed 5s ago with 15s duration: %v left, want 10s", got)
+	// Written by a node whose clock is an hour behind: a renewTime comparison would call it
+	// long expired. First seen now, it has its whole duration ahead.
+	old := lease("p_1", now.Add(-time.Hour))
+	if got := r.leaseExpiresIn(old); got != 15*time.Second {
+		t.Errorf("first sight of a record: %v left, want the whole 15s", got)
 	}
-	if got := r.leaseExpiresIn(lease("p", 20*time.Second)); got > 0 {
-		t.Errorf("expired lease: %v left", got)
+	clk.SetTime(now.Add(10 * time.Second))
+	if got := r.leaseExpiresIn(old); got != 5*time.Second {
+		t.Errorf("same record 10s later: %v left, want 5s", got)
 	}
-	if got := r.leaseExpiresIn(lease("", 0)); got > 0 {
+	// A renewal, even one stamped in this clock's future, starts the count again.
+	renewed := lease("p_1", now.Add(time.Hour))
+	if got := r.leaseExpiresIn(renewed); got != 15*time.Second {
+		t.Errorf("renewed record: %v left, want 15s", got)
+	}
+	clk.SetTime(now.Add(26 * time.Second))
+	if got := r.leaseExpiresIn(renewed); got > 0 {
+		t.Errorf("record unchanged for its whole duration: %v left, want expired", got)
+	}
+	if got := r.leaseExpiresIn(lease("", now)); got > 0 {
 		t.Errorf("released lease: %v left", got)
+	}
+}
+
+func TestCrashBackoffDoublesUpToItsCap(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	r := &WhatsAppConnectionReconciler{Clock: clocktesting.NewFakePassiveClock(now), CrashBackoff: 10 * time.Second, CrashBackoffMax: 5 * time.Minute}
+	pod := &corev1.Pod{Status: corev1.PodStatus{
+		StartTime: &metav1.Time{Time: now.Add(-2 * time.Second)},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: sessionContainer, State: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{FinishedAt: metav1.Time{Time: now}}}}},
+	}}
+	for exits, want := range map[int]time.Duration{0: 0, 1: 10 * time.Second, 2: 20 * time.Second, 3: 40 * time.Second, 6: 300 * time.Second, 40: 300 * time.Second} {
+		if got := r.crashBackoff(pod, exits); got != want {
+			t.Errorf("after %d quick exits in a row: backoff %v, want %v", exits, got, want)
+		}
 	}
 }

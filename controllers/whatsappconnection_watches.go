@@ -68,7 +68,19 @@ func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr
 	}
 
 	bySession := handler.EnqueueRequestsFromMapFunc(mapByName(sessionSuffix))
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.LostNodeRecovery {
+		if err := indexer.IndexField(ctx, &corev1.Pod{}, indexPodNode, func(o client.Object) []string {
+			if n := o.(*corev1.Pod).Spec.NodeName; n != "" {
+				return []string{n}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		b = b.Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.mapNodePods), builder.WithPredicates(nodeReadinessChanged{}))
+	}
+	return b.
 		Named("whatsappconnection").
 		For(&whatsappv1alpha1.WhatsAppConnection{}, builder.WithPredicates(worthAPass{})).
 		Watches(&whatsappv1alpha1.WhatsAppConnection{}, handler.EnqueueRequestsFromMapFunc(r.mapRivals)).
@@ -152,8 +164,8 @@ func (leaseHolderChanged) Update(e event.UpdateEvent) bool {
 }
 
 // podLifecycleChanged ignores pod updates the controller does not act on (readiness flips,
-// container restart counts): phase, deletion, ownership, the spec hash and the session
-// container's waiting reason (a missing store Secret) are what matter.
+// container restart counts): phase, the session container's end, deletion, ownership, the spec
+// hash and the session container's waiting reason (a missing store Secret) are what matter.
 type podLifecycleChanged struct {
 	predicate.Funcs
 }
@@ -164,7 +176,7 @@ func (podLifecycleChanged) Update(e event.UpdateEvent) bool {
 	if !ok1 || !ok2 {
 		return true
 	}
-	return o.Status.Phase != n.Status.Phase ||
+	return o.Status.Phase != n.Status.Phase || sessionExited(o) != sessionExited(n) ||
 		!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
 		!reflect.DeepEqual(o.OwnerReferences, n.OwnerReferences) ||
 		o.Annotations[podSpecHashAnnotation] != n.Annotations[podSpecHashAnnotation] ||

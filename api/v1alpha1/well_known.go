@@ -58,6 +58,7 @@ const (
 	ReasonPodCrashed      = "SessionPodCrashed"
 	ReasonWaitingForPod   = "WaitingForOldPodGone"
 	ReasonWaitingForLease = "WaitingForLeaseExpiry"
+	ReasonNodeLost        = "SessionNodeLost"
 	ReasonLoggedOut       = "LoggedOut"
 	ReasonNoConflict      = "NoConflict"
 	ReasonAsExpected      = "AsExpected"

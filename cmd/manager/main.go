@@ -35,6 +35,8 @@ func main() {
 	var (
 		metricsAddr, probeAddr, sessionImage string
 		leaderElect, secureMetrics           bool
+		lostNodeRecovery                     bool
+		crashBackoffMax                      time.Duration
 		concurrency                          int
 		logoutTimeout, crashBackoff          time.Duration
 		session                              controllers.SessionConfig
@@ -53,7 +55,12 @@ func main() {
 	flag.DurationVar(&logoutTimeout, "logout-timeout", defaults.LogoutTimeout,
 		"How long deleting a WhatsAppConnection waits for its session to log the device out before it goes anyway.")
 	flag.DurationVar(&crashBackoff, "session-crash-backoff", defaults.CrashBackoff,
-		"How long a session pod that exited within 30 s of starting stays before it is replaced.")
+		"How long a session pod that exited within 30 s of starting stays before it is replaced; doubles with each such exit in a row.")
+	flag.DurationVar(&crashBackoffMax, "session-crash-backoff-max", defaults.CrashBackoffMax,
+		"The longest the crash backoff grows to.")
+	flag.BoolVar(&lostNodeRecovery, "lost-node-recovery", defaults.LostNodeRecovery,
+		"Force-delete and replace a session pod whose node is not Ready once its Lease has not been renewed for a Lease duration. "+
+			"Needs get/list/watch on Nodes; a ReadWriteOnce store volume may stay attached to the lost node.")
 	flag.StringVar(&sessionImage, "session-image", os.Getenv("SESSION_IMAGE"),
 		"Image of session pods when a resource does not set spec.session.image. Default: $SESSION_IMAGE, else the manager's own image.")
 	flag.DurationVar(&session.LeaseDuration, "session-lease-duration", defaults.Session.LeaseDuration,
@@ -81,14 +88,15 @@ func main() {
 	log := ctrl.Log.WithName("setup")
 
 	scope := watchScope{namespaces: splitNamespaces(watchNamespaces), clusterWideClaims: clusterWideClaims}
-	if err := run(ctrl.SetupSignalHandler(), metricsAddr, secureMetrics, probeAddr, leaderElect, concurrency, logoutTimeout, crashBackoff, sessionImage, session, scope); err != nil {
+	recovery := controllers.Options{CrashBackoff: crashBackoff, CrashBackoffMax: crashBackoffMax, LostNodeRecovery: lostNodeRecovery}
+	if err := run(ctrl.SetupSignalHandler(), metricsAddr, secureMetrics, probeAddr, leaderElect, concurrency, logoutTimeout, recovery, sessionImage, session, scope); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr string, leaderElect bool,
-	concurrency int, logoutTimeout, crashBackoff time.Duration, sessionImage string, session controllers.SessionConfig, scope watchScope) error {
+	concurrency int, logoutTimeout time.Duration, recovery controllers.Options, sessionImage string, session controllers.SessionConfig, scope watchScope) error {
 	// client-go's elector refuses renew-deadline <= 1.2 × retry-period (its jitter); check here so
 	// a bad flag stops the manager instead of every session pod.
 	if session.RenewDeadline >= session.LeaseDuration || float64(session.RenewDeadline) <= 1.2*float64(session.RetryPeriod) {
@@ -133,7 +141,9 @@ func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr 
 	r := controllers.NewReconciler(mgr, controllers.Options{
 		Session:                 session,
 		LogoutTimeout:           logoutTimeout,
-		CrashBackoff:            crashBackoff,
+		CrashBackoff:            recovery.CrashBackoff,
+		CrashBackoffMax:         recovery.CrashBackoffMax,
+		LostNodeRecovery:        recovery.LostNodeRecovery,
 		MaxConcurrentReconciles: concurrency,
 		ClusterWideClaims:       scope.clusterWideClaims,
 	})

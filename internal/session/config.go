@@ -33,6 +33,9 @@ type Config struct {
 	OpenClient OpenClientFunc
 
 	LeaseDuration, RenewDeadline, RetryPeriod, StandbyPoll time.Duration
+	// RequestTimeout bounds one Lease request: sessionenv.LeaseRequestTimeout by default, at
+	// most half the renew deadline.
+	RequestTimeout time.Duration
 
 	// QRFirstTTL and QRNextTTL are how long the first and each later QR code of a pairing
 	// window is valid (whatsmeow and WhatsApp use 60 s and 20 s).
@@ -96,6 +99,8 @@ func (c Config) withDefaults() Config {
 	def(&c.RenewDeadline, DefaultRenewDeadline)
 	def(&c.RetryPeriod, DefaultRetryPeriod)
 	def(&c.StandbyPoll, DefaultStandbyPoll)
+	// Scaled-down timings (tests) get a proportionally shorter bound.
+	def(&c.RequestTimeout, min(sessionenv.LeaseRequestTimeout, c.RenewDeadline/2))
 	def(&c.QRFirstTTL, 60*time.Second)
 	def(&c.QRNextTTL, 20*time.Second)
 	def(&c.PairingBackoff, 5*time.Second)
@@ -128,6 +133,9 @@ func (c Config) validate() error {
 	}
 	if c.LeaseDuration%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("lease duration %s must be whole seconds: the Lease records seconds", c.LeaseDuration))
+	}
+	if c.RequestTimeout >= c.RenewDeadline {
+		errs = append(errs, fmt.Errorf("lease request timeout %s must be under renew-deadline %s", c.RequestTimeout, c.RenewDeadline))
 	}
 	if c.StandbyPoll*6/5 >= c.RenewDeadline {
 		errs = append(errs, fmt.Errorf("standby poll %s must be well under renew-deadline %s", c.StandbyPoll, c.RenewDeadline))

@@ -32,7 +32,8 @@ type leaseAPI interface {
 //   - a Lease held by someone else is taken only after it has not changed for its
 //     leaseDurationSeconds by this process's clock (renewTime comes from another node's clock
 //     and is never compared);
-//   - a Lease that names this session's identity is taken at once (a restart of the same pod);
+//   - a Lease that names this session's identity (pod name and UID: this very pod) is taken at
+//     once; a predecessor with the same pod name is another identity and waits like anyone;
 //   - the holder renews over the version it last wrote, and reads only when that fails;
 //   - a release writes an empty holder with a 1 s duration.
 //
@@ -156,7 +157,7 @@ func (e *elector) release(ctx context.Context) error {
 // target. Reads are cheap; only the holder writes.
 func (r *Runtime) awaitLease(ctx context.Context, e *elector) bool {
 	for {
-		attempt, cancel := context.WithTimeout(ctx, r.cfg.RenewDeadline)
+		attempt, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 		held, err := e.tryAcquireOrRenew(attempt)
 		cancel()
 		if held {
@@ -209,14 +210,16 @@ func (r *Runtime) holdLease(ctx context.Context, e *elector, work func(context.C
 
 // renew renews the Lease every RetryPeriod until ctx ends; it returns ErrLeaseLost when
 // someone else holds it. A failed attempt is retried every StandbyPoll, not a RetryPeriod
-// later: with the defaults only 2.5 s separate a missed renewal from the renew deadline.
+// later, so that renewals resume within a second of an API server stall's end.
 func (r *Runtime) renew(ctx context.Context, e *elector) error {
 	next := r.cfg.RetryPeriod
 	for {
 		if sleep(ctx, next); ctx.Err() != nil {
 			return nil
 		}
-		attempt, cancel := context.WithTimeout(ctx, r.cfg.RenewDeadline)
+		// Each attempt is bounded by RequestTimeout, not by the renew deadline: a request that a
+		// stalled API server never answers must not use up the time left to retry.
+		attempt, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 		held, err := e.tryAcquireOrRenew(attempt)
 		cancel()
 		switch {

@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
 // Runtime is one session process: it waits for the Lease, then runs the state machine while it
@@ -47,9 +48,10 @@ func (r *Runtime) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e := &elector{api: api, identity: r.cfg.PodName, duration: r.cfg.LeaseDuration, fence: r.fence,
+	identity := sessionenv.LeaseIdentity(r.cfg.PodName, r.cfg.PodUID)
+	e := &elector{api: api, identity: identity, duration: r.cfg.LeaseDuration, fence: r.fence,
 		writes: r.metrics.leaseWrites.Inc, now: time.Now}
-	r.log.Info("waiting for the session Lease", "lease", r.cfg.LeaseName, "identity", r.cfg.PodName)
+	r.log.Info("waiting for the session Lease", "lease", r.cfg.LeaseName, "identity", identity)
 	if !r.awaitLease(ctx, e) {
 		return nil
 	}

@@ -86,7 +86,7 @@ var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 		Expect(st.LastConnectedAt).NotTo(BeNil())
 		Expect(st.Platform).NotTo(BeEmpty())
 		Expect(st.QRCode).To(BeEmpty())
-		Expect(c.leaseHolder()).To(Equal(s.pod))
+		Expect(c.leaseHolder()).To(Equal(s.identity()))
 
 		By("idling: only Lease renewals reach the API server")
 		rv := c.get().ResourceVersion
@@ -129,7 +129,7 @@ var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 		logins := srv.Device(jid).Stats().Logins
 		Consistently(func() int { return srv.Device(jid).Stats().Logins }, 3*time.Second, poll).Should(Equal(logins))
 		Expect(s.exited()).To(BeFalse(), "a replaced session stays, holding its Lease")
-		Expect(c.leaseHolder()).To(Equal(s.pod))
+		Expect(c.leaseHolder()).To(Equal(s.identity()))
 	})
 
 	It("logs out, wipes the store and publishes a new QR code on the logout annotation", func() {
@@ -213,6 +213,29 @@ var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 		Expect(err).To(HaveOccurred())
 	})
 
+	It("waits out the Lease of a killed predecessor with the same pod name: a new UID is a new holder", func() {
+		c := newConnection()
+		a := c.start("wac-session", session.StoreConfig{})
+		device := pair(c, a)
+		// A kill: the process and its sockets vanish, the Lease is not released.
+		a.link.cut.Store(true)
+		a.cancel()
+		<-a.done
+		killed := time.Now()
+		Expect(c.leaseHolder()).To(Equal(a.identity()))
+
+		b := c.start("wac-session", session.StoreConfig{})
+		Eventually(func(g Gomega) {
+			st := c.status()
+			g.Expect(st.Holder).To(Equal(b.holder()))
+			g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionConnected))
+		}, timeout, poll).Should(Succeed())
+		Expect(time.Since(killed)).To(BeNumerically(">=", leaseDuration),
+			"the successor took the Lease only after seeing it unchanged for a Lease duration on its own clock")
+		Expect(c.leaseHolder()).To(Equal(b.identity()))
+		Expect(srv.Device(device).Stats().MaxLive).To(Equal(1))
+	})
+
 	Context("two runtimes for one resource", func() {
 		var (
 			c      *connection
@@ -225,7 +248,7 @@ var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 			device = pair(c, a)
 			b = c.start("pod-b", session.StoreConfig{})
 			Consistently(func() int { return srv.Device(device).Stats().Logins }, 2*retryPeriod, poll).Should(Equal(1), "the standby does not connect")
-			Expect(c.leaseHolder()).To(Equal("pod-a"))
+			Expect(c.leaseHolder()).To(Equal(a.identity()))
 		})
 		AfterEach(func() {
 			st := srv.Device(device).Stats()

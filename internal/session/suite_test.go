@@ -32,6 +32,7 @@ import (
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/internal/session"
 	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
 
@@ -46,8 +47,9 @@ const (
 	standbyPoll   = 200 * time.Millisecond
 	qrFirstTTL    = 2 * time.Second
 	qrNextTTL     = time.Second
-	// failoverTarget is the 20 s target, scaled.
-	failoverTarget = 20 * time.Second / scale
+	// failoverTarget: a standby takes a dead leader's Lease once it has seen it unchanged for a
+	// Lease duration on its own clock, plus at most one read interval; 2 s of slack, scaled.
+	failoverTarget = (session.DefaultLeaseDuration + 2*time.Second) / scale
 )
 
 var (
@@ -207,6 +209,9 @@ type runningSession struct {
 func (s *runningSession) holder() *whatsappv1alpha1.Holder {
 	return &whatsappv1alpha1.Holder{Pod: s.pod, UID: s.uid}
 }
+
+// identity is the session's Lease holder identity: its pod name and UID.
+func (s *runningSession) identity() string { return sessionenv.LeaseIdentity(s.pod, s.uid) }
 
 func (s *runningSession) exited() bool {
 	select {

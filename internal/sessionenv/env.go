@@ -3,14 +3,18 @@
 // contract between the pod spec the controller renders and the session runtime that reads it.
 package sessionenv
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 const (
 	// ConnectionName is the WhatsAppConnection's name (from the pod's connection label).
 	ConnectionName = "WA_CONNECTION_NAME"
 	// Namespace of the resource and the pod.
 	Namespace = "WA_NAMESPACE"
-	// PodName is the session's Lease identity and, with PodUID, its status.connection.holder.
+	// PodName and PodUID (the downward API's metadata.name and metadata.uid) name the session:
+	// together they are its Lease identity (LeaseIdentity) and its status.connection.holder.
 	PodName = "WA_POD_NAME"
 	PodUID  = "WA_POD_UID"
 	// LeaseName is the Lease the controller created for the session to hold.
@@ -36,15 +40,43 @@ const (
 	FlagRetryPeriod            = "retry-period"
 )
 
+// LeaseIdentity is the holderIdentity a session pod writes into its Lease: the pod's name and
+// UID. The UID makes every pod incarnation a different holder, so a successor that carries the
+// same name never takes its predecessor's Lease for its own; the name keeps it readable.
+func LeaseIdentity(podName, podUID string) string { return podName + "_" + podUID }
+
+// IsSessionIdentity tells whether holder is a Lease identity of a pod named podName (any
+// incarnation), as opposed to a foreign holder.
+func IsSessionIdentity(holder, podName string) bool {
+	return strings.HasPrefix(holder, podName+"_") && len(holder) > len(podName)+1
+}
+
 // Default Lease timings, shared by the session's flags and the manager's --session-* flags.
-// RenewDeadline must exceed 1.2 × RetryPeriod (client-go's rule, kept), and the holder writes
-// the Lease once per RetryPeriod: 10 s gives 360 writes per idle hour, a tenth under the 400
-// budget (9 s would sit exactly on it). A session drops WhatsApp RenewDeadline after the start of
-// its last good renewal, 2.5 s before anyone else may take the Lease, and retries a failed
-// renewal every second until then; a replacement pod acquires at most LeaseDuration after the
-// last renewal.
+// Nobody compares clocks across machines: a Lease is taken from another holder only after it
+// was seen unchanged for LeaseDuration on the taker's own clock, so these figures hold whatever
+// the skew between nodes. The arithmetic (T = how long the API server may stop answering):
+//
+//   - Idle cost: the holder writes the Lease once per RetryPeriod: 3600 / 10 = 360 writes per
+//     session-hour, under the 400 budget (9 s would sit exactly on it).
+//   - API blips: the last good renewal started at t; the next is due at t + RetryPeriod. If the
+//     API server stops answering just then, the session retries every StandbyPoll (1 s), each
+//     attempt bounded by LeaseRequestTimeout (2 s), and drops WhatsApp only at t + RenewDeadline.
+//     So a stall of T is survived when RetryPeriod + T + StandbyPoll + LeaseRequestTimeout ≤
+//     RenewDeadline: 10 + 10 + 1 + 2 = 23 ≤ 24. A 10 s stall drops nothing.
+//   - Fencing: a session that cannot renew drops WhatsApp at t + RenewDeadline (24 s). Anyone
+//     else first sees the record it wrote at t at or after t and waits LeaseDuration (30 s) of
+//     its own clock from then: the 6 s between them (a fifth of the Lease) absorbs clock rate
+//     differences and a slow close. client-go's rule 1.2 × RetryPeriod < RenewDeadline holds.
+//   - Failover does not wait for the Lease when the session is known dead (its container
+//     terminated, as the kubelet reports): the controller releases the Lease and starts the
+//     successor at once. Only an unprovable death (a partition, a lost node) costs a Lease
+//     duration.
 const (
-	DefaultLeaseDuration = 15 * time.Second
-	DefaultRenewDeadline = 12500 * time.Millisecond
+	DefaultLeaseDuration = 30 * time.Second
+	DefaultRenewDeadline = 24 * time.Second
 	DefaultRetryPeriod   = 10 * time.Second
+	// LeaseRequestTimeout bounds one Lease read or write of the session, so that a request the
+	// stalled API server never answers is abandoned and retried instead of holding the renewal
+	// loop until the renew deadline.
+	LeaseRequestTimeout = 2 * time.Second
 )
