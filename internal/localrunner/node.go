@@ -95,6 +95,9 @@ func (r *Runner) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if r.lost.Load() {
+				continue
+			}
 			if err := r.reportNodeStatus(ctx); err != nil && ctx.Err() == nil {
 				r.log.Error(err, "cannot renew the Node's status", "node", r.opts.NodeName)
 			}

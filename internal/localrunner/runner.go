@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -59,6 +61,9 @@ type Runner struct {
 	queue       workqueue.TypedRateLimitingInterface[string]
 	nodePods    cache.Indexer
 	unscheduled cache.Indexer
+
+	// lost: the node is lost (LoseNode); its kubelet does nothing until ReturnNode.
+	lost atomic.Bool
 
 	mu    sync.Mutex
 	runs  map[types.UID]*podRun
@@ -174,8 +179,12 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
-// shutdown stops every process the runner started and waits for them.
+// shutdown stops every process the runner started and waits for them. A lost node's frozen
+// processes are killed: they could not act on SIGTERM.
 func (r *Runner) shutdown() {
+	if r.lost.Load() {
+		r.signalAll(func(*podRun) syscall.Signal { return syscall.SIGKILL })
+	}
 	r.mu.Lock()
 	runs := make([]*podRun, 0, len(r.runs))
 	for _, run := range r.runs {
@@ -204,6 +213,9 @@ func (r *Runner) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer r.queue.Done(key)
+	if r.lost.Load() {
+		return true // ReturnNode syncs every pod again
+	}
 	if err := r.sync(ctx, key); err != nil {
 		if ctx.Err() == nil {
 			r.log.Error(err, "syncing pod", "pod", key)

@@ -342,4 +342,43 @@ var _ = Describe("Runner", func() {
 		stop2()
 		Eventually(done, wait).Should(Receive(BeNil()))
 	})
+
+	It("plays a lost node: Ready Unknown, processes frozen, nothing reported; back, it kills the processes of pods deleted meanwhile", func() {
+		runCtx, stop := context.WithCancel(context.Background())
+		defer stop()
+		r, done := startRunnerR(runCtx, "lost", filepath.Join(workDir, "lost"))
+		pids := map[string]int{}
+		for _, name := range []string{"stays", "goes"} {
+			pod := helperPod(ns, name, name+"-store")
+			pod.Labels = nil
+			pod.Spec.NodeName = "lost"
+			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+			Eventually(getPod(ns, name), wait, poll).Should(HaveField("Status.Phase", corev1.PodRunning))
+			pids[name] = pidFrom(filepath.Join(claimDir("lost", ns, name+"-store"), "pid"))
+		}
+
+		Expect(r.LoseNode(ctx)).To(Succeed())
+		node := &corev1.Node{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "lost"}, node)).To(Succeed())
+		Expect(node.Status.Conditions).To(ContainElement(SatisfyAll(
+			HaveField("Type", corev1.NodeReady), HaveField("Status", corev1.ConditionUnknown))))
+		for name, pid := range pids {
+			Eventually(func() byte { return procState(pid) }, wait, poll).Should(Equal(byte('T')), name)
+		}
+		goes, _ := getPod(ns, "goes")()
+		Expect(k8sClient.Delete(ctx, goes)).To(Succeed())
+		Consistently(getPod(ns, "goes"), 2*time.Second, poll).Should(HaveField("DeletionTimestamp", Not(BeNil())),
+			"a lost node's kubelet confirms no deletion")
+
+		Expect(r.ReturnNode(ctx)).To(Succeed())
+		Eventually(func() bool { return alive(pids["goes"]) }, wait, poll).Should(BeFalse())
+		Eventually(func() error { _, err := getPod(ns, "goes")(); return err }, wait, poll).Should(Satisfy(apierrors.IsNotFound))
+		Eventually(func() byte { return procState(pids["stays"]) }, wait, poll).ShouldNot(Equal(byte('T')))
+		Expect(alive(pids["stays"])).To(BeTrue())
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "lost"}, node)).To(Succeed())
+		Expect(node.Status.Conditions).To(ContainElement(SatisfyAll(
+			HaveField("Type", corev1.NodeReady), HaveField("Status", corev1.ConditionTrue))))
+		stop()
+		Eventually(done, wait).Should(Receive(BeNil()))
+	})
 })

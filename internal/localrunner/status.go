@@ -43,6 +43,9 @@ func (run *podRun) writePendingStatus(ctx context.Context, msg string) error {
 func (run *podRun) updateStatus(ctx context.Context, build func(corev1.PodStatus) corev1.PodStatus) error {
 	run.statusMu.Lock()
 	defer run.statusMu.Unlock()
+	if run.r.lost.Load() {
+		return nil // a lost node reports nothing
+	}
 	pods := run.r.cs.CoreV1().Pods(run.pod.Namespace)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		pod, err := pods.Get(ctx, run.pod.Name, metav1.GetOptions{})

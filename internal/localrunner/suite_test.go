@@ -76,6 +76,12 @@ var _ = AfterSuite(func() {
 })
 
 func startRunner(ctx context.Context, node, dir string) chan error {
+	_, done := startRunnerR(ctx, node, dir)
+	return done
+}
+
+// startRunnerR is startRunner that also returns the Runner, for the tests that drive it.
+func startRunnerR(ctx context.Context, node, dir string) (*Runner, chan error) {
 	r, err := New(cfg, Options{
 		NodeName: node,
 		WorkDir:  dir,
@@ -89,7 +95,7 @@ func startRunner(ctx context.Context, node, dir string) chan error {
 		defer GinkgoRecover()
 		done <- r.Start(ctx)
 	}()
-	return done
+	return r, done
 }
 
 func newNamespace() string {
@@ -169,6 +175,20 @@ func pidFrom(path string) int {
 		return err
 	}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
 	return pid
+}
+
+// procState is the /proc state letter of pid (T while stopped), 0 when it is gone.
+func procState(pid int) byte {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return 0
+	}
+	return s[i+2]
 }
 
 // alive: a zombie counts as gone, it no longer runs.
