@@ -193,12 +193,16 @@ var _ = Describe("exactly one session pod", func() {
 		newConnection(ns, "loop")
 		first := sessionPod(ns, "loop")
 		exitPod(first, 1, time.Second)
-		Eventually(condition(ns, "loop", whatsappv1alpha1.ConditionReady)).Should(HaveField("Message", ContainSubstring("1 in a row; replacing it in 3s")))
+		Eventually(condition(ns, "loop", whatsappv1alpha1.ConditionReady)).Should(HaveField("Message", ContainSubstring("1 in a row")))
 		Eventually(podUID(ns, "loop"), 3*testCrashBackoff).ShouldNot(Or(BeEmpty(), Equal(string(first.UID))))
 
 		second := sessionPod(ns, "loop")
+		exited := time.Now()
 		exitPod(second, 1, time.Second)
-		Eventually(condition(ns, "loop", whatsappv1alpha1.ConditionReady)).Should(HaveField("Message", ContainSubstring("2 in a row; replacing it in 6s")))
+		Eventually(condition(ns, "loop", whatsappv1alpha1.ConditionReady)).Should(HaveField("Message", ContainSubstring("2 in a row")))
+		Eventually(podUID(ns, "loop"), 4*testCrashBackoff).ShouldNot(Or(BeEmpty(), Equal(string(second.UID))))
+		// finishedAt is stored to the second, so the backoff may end up to a second early.
+		Expect(time.Since(exited)).To(BeNumerically(">=", 2*testCrashBackoff-1100*time.Millisecond), "twice the first backoff")
 	})
 })
 

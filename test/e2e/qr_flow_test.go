@@ -84,7 +84,7 @@ var _ = Describe("the QR sample through its life", Ordered, func() {
 		Expect(procs).To(HaveLen(1), "one session process for pod %s", uid)
 		Expect(syscall.Kill(procs[0].PID, syscall.SIGKILL)).To(Succeed())
 
-		// A replacement waits for the crash backoff and the dead holder's Lease to expire.
+		// A session that ran under 30 s waits out the crash backoff; its Lease is released at once.
 		Eventually(func(g Gomega) {
 			newUID, err := jsonpath("pod/"+qrName+"-session", "{.metadata.uid}")()
 			g.Expect(err).NotTo(HaveOccurred())
