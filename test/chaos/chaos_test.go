@@ -314,7 +314,9 @@ func (h *harness) runWave(n int, w []*fault) bool {
 			t.Errorf("wave %d: injecting %s: %v", n, f, errs[i])
 			return false
 		}
-		if f.kind.global() {
+		if f.kind == loseNode {
+			// Measured by the fault itself, before it brings the node back.
+		} else if f.kind.global() {
 			for _, at := range recovered {
 				f.failover = max(f.failover, at.Sub(f.at))
 			}
@@ -373,8 +375,59 @@ func (h *harness) inject(ctx context.Context, f *fault) error {
 		return h.s.startManager()
 	case restartAPIServer:
 		return h.s.restartAPIServer()
+	case stallAPIServer:
+		return h.s.stallAPIServer(apiStall)
+	case loseNode:
+		return h.loseNode(ctx, f)
 	}
 	return fmt.Errorf("unknown fault %s", f.kind)
+}
+
+// loseNode loses the node of some session (its kubelet stops, its processes freeze, the Node
+// turns NotReady), waits until every session that ran there is Connected again elsewhere, which
+// is the fault's failover, then brings the node back (its deleted pods' processes are killed).
+// WhatsApp's side of a lost node is that its TCP connections die: the real service notices a
+// silent client by its missing pings; here the fake server drops them at once. The frozen
+// clients learn nothing of it.
+func (h *harness) loseNode(ctx context.Context, f *fault) error {
+	node := nodes[f.n%len(nodes)]
+	victims := h.podsOn(node)
+	if len(victims) == 0 {
+		node = nodes[(f.n+1)%len(nodes)]
+		victims = h.podsOn(node)
+	}
+	runner := h.s.runners[node]
+	if err := runner.LoseNode(ctx); err != nil {
+		return err
+	}
+	for name := range victims {
+		if _, err := h.s.fw.Device(h.jids[name]).DropConnections(); err != nil {
+			return err
+		}
+	}
+	err := poll(ctx, func() (bool, error) {
+		st := h.observe(ctx)
+		for name, uid := range victims {
+			if !st[name].connected || st[name].holder == uid {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	f.failover = time.Since(f.at)
+	h.t.Logf("lose-node %s: %d session(s) moved in %s", node, len(victims), f.failover.Round(time.Millisecond))
+	return errors.Join(err, runner.ReturnNode(ctx))
+}
+
+// podsOn maps each connection whose session pod runs on node to that pod's UID.
+func (h *harness) podsOn(node string) map[string]k8stypes.UID {
+	out := map[string]k8stypes.UID{}
+	for _, name := range h.conns {
+		if pod := h.s.census.current(name); pod != nil && pod.Spec.NodeName == node {
+			out[name] = pod.UID
+		}
+	}
+	return out
 }
 
 func (h *harness) deviceStats() map[string]fakewa.DeviceStats {
@@ -394,6 +447,10 @@ func (h *harness) checkInvariants(n int, w []*fault, before map[string]fakewa.De
 			h.finding(fmt.Sprintf("wave %d [%s]: device %s of %s had %d live connections at once; timeline: %s",
 				n, describeWave(w), st.JID, name, st.MaxLive, timeline(st, before[name])))
 		}
+		if d := st.Logins - before[name].Logins; d > 0 && stalled(w) {
+			h.finding(fmt.Sprintf("wave %d [%s]: device %s of %s logged in %d time(s) again: its session dropped WhatsApp over a %s API server stall; timeline: %s",
+				n, describeWave(w), st.JID, name, d, apiStall, timeline(st, before[name])))
+		}
 		if d := st.Replacements - before[name].Replacements; d > 0 {
 			h.finding(fmt.Sprintf("wave %d [%s]: device %s of %s was replaced %d time(s) (two clients with its keys); timeline: %s",
 				n, describeWave(w), st.JID, name, d, timeline(st, before[name])))
@@ -404,6 +461,15 @@ func (h *harness) checkInvariants(n int, w []*fault, before map[string]fakewa.De
 		h.finding(fmt.Sprintf("wave %d [%s]: %s", n, describeWave(w), line))
 	}
 	h.censusSeen = len(v)
+}
+
+func stalled(w []*fault) bool {
+	for _, f := range w {
+		if f.kind == stallAPIServer {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *harness) finding(s string) {

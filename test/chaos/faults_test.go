@@ -19,7 +19,13 @@ const (
 	forceDeletePod   faultKind = "force-delete-pod"
 	restartManager   faultKind = "restart-manager"
 	restartAPIServer faultKind = "restart-apiserver"
+	stallAPIServer   faultKind = "stall-apiserver"
+	loseNode         faultKind = "lose-node"
 )
+
+// apiStall is how long the stall-apiserver fault freezes the API server: the 10 s that no
+// session may drop WhatsApp over.
+const apiStall = 10 * time.Second
 
 // faultKinds in report order, with their weights in the random part of a schedule. Restarting
 // the API server fails every session at once and costs the most time, so it is the rarest.
@@ -34,10 +40,15 @@ var faultKinds = []struct {
 	{forceDeletePod, 2},
 	{restartManager, 3},
 	{restartAPIServer, 1},
+	{stallAPIServer, 1},
+	{loseNode, 1},
 }
 
 // global faults hit the whole stack rather than one session.
-func (k faultKind) global() bool { return k == restartManager || k == restartAPIServer }
+// A lost node takes every session on it, so it is a wave of its own too.
+func (k faultKind) global() bool {
+	return k == restartManager || k == restartAPIServer || k == stallAPIServer || k == loseNode
+}
 
 type fault struct {
 	n      int

@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,14 +45,20 @@ import (
 
 const moduleRoot = "../.."
 
-// Session timings scaled down from the defaults (15 s / 12.5 s / 10 s) so that a Lease expires
-// quickly after a fault; client-go wants the renew deadline above 1.2 × the retry period.
+// Session timings: a short retry period so that faults play out quickly, and a renew deadline
+// long enough to ride out the 10 s API server stall fault (retry 2 + stall 10 + retry interval 1
+// + request timeout 2 = 15 < 16, the arithmetic of internal/sessionenv); client-go wants the
+// renew deadline above 1.2 × the retry period and below the Lease duration.
 var sessionConfig = controllers.SessionConfig{
 	Image:         "local/whatsapp-operator:dev",
-	LeaseDuration: 3 * time.Second,
-	RenewDeadline: 2200 * time.Millisecond,
-	RetryPeriod:   1800 * time.Millisecond,
+	LeaseDuration: 19 * time.Second,
+	RenewDeadline: 16 * time.Second,
+	RetryPeriod:   2 * time.Second,
 }
+
+// nodes are the local runner's nodes: two, so that a session whose node is lost has somewhere
+// else to go.
+var nodes = []string{"node-a", "node-b"}
 
 var scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
@@ -75,6 +83,7 @@ type stack struct {
 	mgrCancel context.CancelFunc
 	mgrDone   chan error
 
+	runners    map[string]*localrunner.Runner
 	stopRunner context.CancelFunc
 	runnerDone chan error
 	stopWatch  context.CancelFunc
@@ -167,20 +176,23 @@ func startStack(t *testing.T, dir string) *stack {
 		t.Fatal("pod census did not sync")
 	}
 
-	runner, err := localrunner.New(s.cfg, localrunner.Options{
-		NodeName:     "local",
-		WorkDir:      filepath.Join(dir, "run"),
-		Commands:     map[string]string{"/session": sessionBin},
-		ExtraEnv:     []string{waendpoint.ConfigEnv + "=" + fwConfig},
-		APIServerFor: s.apiServerFor,
-		Logger:       ctrl.Log.WithName("runner"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	runnerCtx, stopRunner := context.WithCancel(context.Background())
-	s.stopRunner, s.runnerDone = stopRunner, make(chan error, 1)
-	go func() { s.runnerDone <- runner.Start(runnerCtx) }()
+	s.stopRunner, s.runnerDone, s.runners = stopRunner, make(chan error, len(nodes)), map[string]*localrunner.Runner{}
+	for _, node := range nodes {
+		runner, err := localrunner.New(s.cfg, localrunner.Options{
+			NodeName:     node,
+			WorkDir:      filepath.Join(dir, "run"),
+			Commands:     map[string]string{"/session": sessionBin},
+			ExtraEnv:     []string{waendpoint.ConfigEnv + "=" + fwConfig},
+			APIServerFor: s.apiServerFor,
+			Logger:       ctrl.Log.WithName("runner"),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.runners[node] = runner
+		go func() { s.runnerDone <- runner.Start(runnerCtx) }()
+	}
 
 	if err := s.startManager(); err != nil {
 		t.Fatal(err)
@@ -232,6 +244,8 @@ func (s *stack) startManager() error {
 		Session:                 sessionConfig,
 		LogoutTimeout:           10 * time.Second,
 		CrashBackoff:            time.Second,
+		CrashBackoffMax:         4 * time.Second,
+		LostNodeRecovery:        true,
 		MaxConcurrentReconciles: 4,
 	})
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
@@ -308,13 +322,49 @@ func (s *stack) restartAPIServer() error {
 	return nil
 }
 
+// stallAPIServer freezes kube-apiserver (SIGSTOP) for d: it keeps its sockets and answers
+// nothing, as an overloaded or paused control plane does; then it resumes (SIGCONT).
+func (s *stack) stallAPIServer(d time.Duration) error {
+	pid, ok := apiServerPID(s.env.ControlPlane.GetAPIServer().CertDir)
+	if !ok {
+		return errors.New("no kube-apiserver process found")
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	time.Sleep(d) // the fault itself
+	return syscall.Kill(pid, syscall.SIGCONT)
+}
+
+// apiServerPID finds the kube-apiserver this stack started by its certificate directory, which
+// is this run's own.
+func apiServerPID(certDir string) (int, bool) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), "kube-apiserver") && strings.Contains(string(cmdline), certDir) {
+			return pid, true
+		}
+	}
+	return 0, false
+}
+
 func (s *stack) stop() {
 	_ = s.stopManager()
 	if s.stopRunner != nil {
 		s.stopRunner()
-		select {
-		case <-s.runnerDone:
-		case <-time.After(45 * time.Second):
+		for range s.runners {
+			select {
+			case <-s.runnerDone:
+			case <-time.After(45 * time.Second):
+			}
 		}
 	}
 	if s.stopWatch != nil {
