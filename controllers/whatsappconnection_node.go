@@ -32,15 +32,17 @@ func (r *WhatsAppConnectionReconciler) checkNode(ctx context.Context, p *pass) (
 	if !r.LostNodeRecovery || pod.Spec.NodeName == "" || p.lease == nil {
 		return nil, nil
 	}
-	if g := pod.DeletionGracePeriodSeconds; g != nil && *g == 0 {
-		return nil, nil // already force-deleted
-	}
 	node := &corev1.Node{}
 	err := r.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, err
 	}
 	if err == nil && nodeReady(node) {
+		return nil, nil
+	}
+	if g := pod.DeletionGracePeriodSeconds; g != nil && *g == 0 {
+		// Already force-deleted; until it is gone, say why.
+		p.waiting = &verdict{whatsappv1alpha1.ReasonNodeLost, nodeLostMessage(p, pod, r.Session.LeaseDuration)}
 		return nil, nil
 	}
 	stale, wait, err := r.leaseExpiredLive(ctx, p.lease)
@@ -68,16 +70,23 @@ func (r *WhatsAppConnectionReconciler) checkNode(ctx context.Context, p *pass) (
 	if err := r.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}, client.GracePeriodSeconds(0)); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
 		return nil, err
 	}
-	msg := fmt.Sprintf("node %s is not Ready and the session's Lease was not renewed for %s: session pod %s was force-deleted and is replaced",
-		pod.Spec.NodeName, time.Duration(*stale.Spec.LeaseDurationSeconds)*time.Second, pod.Name)
-	if p.wac.Spec.Store.Postgres == nil {
-		msg += fmt.Sprintf(". The store's ReadWriteOnce volume may stay attached to %s, which keeps the new pod from starting "+
-			"until the node comes back or is given the node.kubernetes.io/out-of-service taint", pod.Spec.NodeName)
-	}
+	msg := nodeLostMessage(p, pod, time.Duration(*stale.Spec.LeaseDurationSeconds)*time.Second)
 	r.warn(p.wac, whatsappv1alpha1.ReasonNodeLost, "Replace", msg)
 	p.pod = nil
 	p.waiting = &verdict{whatsappv1alpha1.ReasonNodeLost, msg}
 	return stop()
+}
+
+// nodeLostMessage says what happened and, for the SQLite store, what the cluster must do about
+// the ReadWriteOnce volume.
+func nodeLostMessage(p *pass, pod *corev1.Pod, lease time.Duration) string {
+	msg := fmt.Sprintf("node %s is not Ready and the session's Lease was not renewed for %s: session pod %s was force-deleted and is replaced",
+		pod.Spec.NodeName, lease, pod.Name)
+	if p.wac.Spec.Store.Postgres == nil {
+		msg += fmt.Sprintf(". The store's ReadWriteOnce volume may stay attached to %s, which keeps the new pod from starting "+
+			"until the node comes back or is given the node.kubernetes.io/out-of-service taint", pod.Spec.NodeName)
+	}
+	return msg
 }
 
 func nodeReady(node *corev1.Node) bool {
