@@ -160,6 +160,10 @@ run: manifests generate fmt vet ## Run the manager against the current cluster, 
 docker-build: ## Build the container image (needs a container tool).
 	$(CONTAINER_TOOL) build -t ${IMG} .
 
+.PHONY: image
+image: ## Build the image without a container engine or registry into bin/image/whatsapp-operator.tar (docker archive; `ctr images import`, `docker load`).
+	IMG="$(IMG)" hack/image.sh
+
 .PHONY: docker-push
 docker-push: ## Push the container image.
 	$(CONTAINER_TOOL) push ${IMG}
@@ -188,6 +192,25 @@ helm-template: helm ## Render the Helm chart with IMG into dist/chart.yaml.
 	mkdir -p dist
 	img='$(IMG)'; "$(HELM)" template whatsapp-operator charts/whatsapp-operator --namespace whatsapp-operator-system \
 		--set image.repository="$${img%:*}" --set image.tag="$${img##*:}" > dist/chart.yaml
+
+##@ Real cluster
+
+# A single-node Kubernetes (kubelet, containerd, CNI, kube-proxy, controller manager, scheduler)
+# on this machine, as root: hack/cluster.sh. Cold: ~25 min of builds on two busy cores.
+.PHONY: cluster-up
+cluster-up: ## Start the real single-node cluster (builds kubelet etc. from Go modules, installs containerd/runc/CNI from Debian); prints its kubeconfig.
+	@ENVTEST_DIR="$(ENVTEST_DIR)" hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the real cluster and restore the host (processes, mounts, cgroups, iptables, interfaces).
+	@ENVTEST_DIR="$(ENVTEST_DIR)" hack/cluster.sh down
+
+.PHONY: test-cluster
+test-cluster: ## The operator installed by Helm and dist/install.yaml on the real cluster, driven with kubectl (test/cluster); the cluster is torn down afterwards.
+	@set -e; trap 'ENVTEST_DIR="$(ENVTEST_DIR)" hack/cluster.sh down' EXIT; \
+	ENVTEST_DIR="$(ENVTEST_DIR)" hack/cluster.sh up >/dev/null; \
+	command -v zbarimg >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends zbar-tools >/dev/null; \
+	go test -tags cluster ./test/cluster/ -count=1 -timeout 40m -v -ginkgo.v
 
 ##@ Deployment
 
