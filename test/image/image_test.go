@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -54,6 +55,36 @@ func buildImage(t *testing.T, out string) string {
 		t.Fatalf("hack/image.sh printed %q, want ARCHIVE NAME DIGEST", line)
 	}
 	return fields[2]
+}
+
+// built is the image hack/image.sh makes, built once for the tests that read it.
+var built struct {
+	once         sync.Once
+	path, digest string
+	dir          string
+}
+
+func builtImage(t *testing.T) (path, digest string) {
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "image-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		built.dir, built.path = dir, filepath.Join(dir, "image.tar")
+		built.digest = buildImage(t, built.path)
+	})
+	if built.digest == "" {
+		t.Fatal("the image build failed")
+	}
+	return built.path, built.digest
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 func readArchive(t *testing.T, path string) archive {
@@ -117,8 +148,7 @@ func readArchive(t *testing.T, path string) archive {
 }
 
 func TestImageShipsOnlyTheManagerAndTheSession(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "image.tar")
-	buildImage(t, path)
+	path, _ := builtImage(t)
 	img := readArchive(t, path)
 
 	var executables []string
@@ -171,9 +201,8 @@ func TestImageShipsOnlyTheManagerAndTheSession(t *testing.T) {
 
 // The same sources give the same image, so a digest names what was tested.
 func TestImageBuildIsReproducible(t *testing.T) {
-	dir := t.TempDir()
-	first := buildImage(t, filepath.Join(dir, "a.tar"))
-	second := buildImage(t, filepath.Join(dir, "b.tar"))
+	_, first := builtImage(t)
+	second := buildImage(t, filepath.Join(t.TempDir(), "again.tar"))
 	if first != second {
 		t.Errorf("two builds of the same tree: digests %s and %s", first, second)
 	}
