@@ -2,8 +2,12 @@
 # Builds the envtest control plane (kube-apiserver, etcd) and kubectl from Go modules into
 # $ENVTEST_DIR (default bin/k8s/1.37.2), skipping any binary already built at the right version.
 # Nothing is downloaded but Go modules. Cold: ~12 min on two cores; warm: seconds.
+# The real cluster (hack/cluster.sh) also needs the node and controller binaries, built from the
+# same k8s.io/kubernetes module: kubelet (cold ~20 min on two busy cores), kube-controller-manager
+# (~2.5 min after the kubelet), kube-scheduler (~45 s), kube-proxy.
 #
-# Usage: hack/envtest-binaries.sh [kube-apiserver|etcd|kubectl ...]   (default: all three)
+# Usage: hack/envtest-binaries.sh [kube-apiserver|etcd|kubectl|kubelet|kube-controller-manager|
+#                                  kube-scheduler|kube-proxy ...]   (default: etcd kube-apiserver kubectl)
 # Prints the directory holding the binaries (use it as KUBEBUILDER_ASSETS).
 set -euo pipefail
 
@@ -51,7 +55,7 @@ targets=("$@")
 for t in "${targets[@]}"; do
   case "$t" in
     etcd) build_etcd ;;
-    kube-apiserver|kubectl) build_k8s "$t" ;;
+    kube-apiserver|kubectl|kubelet|kube-controller-manager|kube-scheduler|kube-proxy) build_k8s "$t" ;;
     *) echo "unknown binary: $t" >&2; exit 2 ;;
   esac
 done
