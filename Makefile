@@ -109,8 +109,9 @@ test: manifests generate fmt vet envtest kustomize helm ## Run unit, envtest and
 # nowhere, so a new suite missing from this list fails there loudly instead of slowing it down.
 E2E_SUITES = TestE2E|TestLocalStackWithFakeWhatsApp
 CHAOS_SUITES = TestChaos
-# Packages whose TestMain starts a control plane for every test in them.
-ENVTEST_PACKAGES = /test/install$$
+# Packages whose TestMain starts a control plane (test/install) or builds the image (test/image)
+# for every test in them.
+ENVTEST_PACKAGES = /test/install$$|/test/image$$
 ENVTEST_SUITES = TestAPIAdmission|TestControllers|TestLocalRunner|TestPlugin|TestSession|$(E2E_SUITES)|$(CHAOS_SUITES)
 
 .PHONY: test-unit
