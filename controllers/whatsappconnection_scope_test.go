@@ -35,6 +35,8 @@ var _ = Describe("namespace-scoped manager (--watch-namespaces)", func() {
 
 		scoped := otherManager("scoped", func(m *managerSetup) {
 			m.Cache = CacheOptions(ns)
+			// As config/namespaced and the chart: a Roles-only manager cannot watch Nodes.
+			m.Options.LostNodeRecovery = false
 			m.Config = rest.CopyConfig(cfg)
 			m.Config.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:authenticated"}}
 		})

@@ -39,10 +39,10 @@ func (s *flakyStore) count() int {
 	return len(s.opens)
 }
 
-func startMachineOnStore(t *testing.T, store *flakyStore, base, max time.Duration) *harness {
+func startMachineOnStore(t *testing.T, store *flakyStore, base, maxDelay time.Duration) *harness {
 	t.Helper()
 	cfg := Config{RenewDeadline: time.Second, QRFirstTTL: time.Second, QRNextTTL: time.Second, PairingWindows: 1,
-		PairingBackoff: 50 * time.Millisecond, StoreRetryBase: base, StoreRetryMax: max}
+		PairingBackoff: 50 * time.Millisecond, StoreRetryBase: base, StoreRetryMax: maxDelay}
 	pub := &recordingPublisher{}
 	m := newMachine(cfg, pub, newMetrics(), logr.Discard())
 	m.open = store.open

@@ -136,10 +136,12 @@ var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 		c := newConnection()
 		s := c.start("wac-session", session.StoreConfig{})
 		jid := pair(c, s)
-		c.annotate(whatsappv1alpha1.LogoutRequestedAtAnnotation, "2026-01-01T00:00:00Z")
+		// A token newer than the resource: an older one is a re-applied manifest and is ignored.
+		token := time.Now().UTC().Format(time.RFC3339Nano)
+		c.annotate(whatsappv1alpha1.LogoutRequestedAtAnnotation, token)
 		Eventually(func(g Gomega) {
 			st := c.status()
-			g.Expect(st.LastHandledLogoutAt).To(Equal("2026-01-01T00:00:00Z"))
+			g.Expect(st.LastHandledLogoutAt).To(Equal(token))
 			g.Expect(st.State).To(Equal(whatsappv1alpha1.SessionPairing))
 			g.Expect(st.QRCode).NotTo(BeEmpty())
 			g.Expect(st.JID).To(BeEmpty())

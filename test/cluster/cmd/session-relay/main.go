@@ -65,13 +65,13 @@ func relay(ln net.Listener, target string) {
 			return
 		}
 		go func() {
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			up, err := net.Dial("tcp", target)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "session-relay:", err)
 				return
 			}
-			defer up.Close()
+			defer func() { _ = up.Close() }()
 			go func() { _, _ = io.Copy(up, c); _ = up.(*net.TCPConn).CloseWrite() }()
 			_, _ = io.Copy(c, up)
 		}()
