@@ -131,25 +131,30 @@ func (h *harness) pair() {
 		}
 	}
 	for i, name := range h.conns {
-		var qr string
+		phone := h.s.fw.Phone(fmt.Sprintf("+1 555 000 10%02d", i))
+		// As a person would: a code that rotated or whose connection closed between reading it
+		// and scanning it (a busy machine) is scanned again from the status, not a failure.
 		if err := poll(ctx, func() (bool, error) {
 			wac := &whatsappv1alpha1.WhatsAppConnection{}
 			if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, wac); err != nil {
 				return false, nil
 			}
-			if cs := wac.Status.Connection; cs != nil && cs.QRCode != "" {
-				qr = cs.QRCode
-				return true, nil
+			cs := wac.Status.Connection
+			if cs == nil || cs.QRCode == "" {
+				return false, nil
 			}
-			return false, nil
+			jid, err := phone.ScanQR(ctx, cs.QRCode)
+			if errors.Is(err, fakewa.ErrUnknownRef) || errors.Is(err, fakewa.ErrRefExpired) {
+				return false, nil
+			}
+			if err != nil {
+				return false, fmt.Errorf("scanning %s's QR: %w", name, err)
+			}
+			h.jids[name] = jid
+			return true, nil
 		}); err != nil {
-			t.Fatalf("%s shows no QR code: %v", name, err)
+			t.Fatalf("%s: no QR code scanned: %v", name, err)
 		}
-		jid, err := h.s.fw.Phone(fmt.Sprintf("+1 555 000 10%02d", i)).ScanQR(ctx, qr)
-		if err != nil {
-			t.Fatalf("scanning %s's QR: %v", name, err)
-		}
-		h.jids[name] = jid
 	}
 	if err := poll(ctx, func() (bool, error) {
 		st := h.observe(ctx)
