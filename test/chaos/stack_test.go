@@ -47,12 +47,14 @@ const moduleRoot = "../.."
 
 // Session timings: a short retry period so that faults play out quickly, and a renew deadline
 // long enough to ride out the 10 s API server stall fault (retry 2 + stall 10 + retry interval 1
-// + request timeout 2 = 15 < 16, the arithmetic of internal/sessionenv); client-go wants the
-// renew deadline above 1.2 × the retry period and below the Lease duration.
+// + request timeout 2 = 15, the arithmetic of internal/sessionenv) with 5 s to spare: on two
+// busy cores a kube-apiserver woken from SIGSTOP still timed out requests for ~3 s, and a renew
+// deadline of 16 s dropped WhatsApp. client-go wants the renew deadline above 1.2 × the retry
+// period and below the Lease duration.
 var sessionConfig = controllers.SessionConfig{
 	Image:         "local/whatsapp-operator:dev",
-	LeaseDuration: 19 * time.Second,
-	RenewDeadline: 16 * time.Second,
+	LeaseDuration: 24 * time.Second,
+	RenewDeadline: 20 * time.Second,
 	RetryPeriod:   2 * time.Second,
 }
 
