@@ -37,6 +37,22 @@ func openDB(t *testing.T) *sql.DB {
 	return db
 }
 
+// openInbox opens the inbox and the sink cursors on a fresh SQLite database, as the session
+// does on its device store.
+func openInbox(t *testing.T) (*inbox.Store, *events.Cursors) {
+	t.Helper()
+	db := openDB(t)
+	box, err := inbox.Open(context.Background(), db, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cursors, err := events.OpenCursors(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box, cursors
+}
+
 // testSink is a webhook receiver that checks Standard Webhooks signatures with its own
 // implementation of the scheme and keeps, per chat, the ids it accepted in order.
 type testSink struct {
@@ -125,13 +141,9 @@ func fill(t *testing.T, box *inbox.Store, chats, perChat int) map[string][]strin
 
 func TestEveryEventReachesAFlakySinkInOrderPerChat(t *testing.T) {
 	g := NewWithT(t)
-	db := openDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	box, err := inbox.Open(ctx, db, "sqlite")
-	g.Expect(err).NotTo(HaveOccurred())
-	cursors, err := events.OpenCursors(ctx, db)
-	g.Expect(err).NotTo(HaveOccurred())
+	box, cursors := openInbox(t)
 	want := fill(t, box, 5, 40)
 
 	oldKey, err := events.ParseSecret("whsec_" + base64.StdEncoding.EncodeToString([]byte("old-key-old-key-old-key-old!")))
@@ -182,13 +194,9 @@ func TestEveryEventReachesAFlakySinkInOrderPerChat(t *testing.T) {
 
 func TestSinkRefusalIsNotRetriedAndRetryAfterIsHonoured(t *testing.T) {
 	g := NewWithT(t)
-	db := openDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	box, err := inbox.Open(ctx, db, "sqlite")
-	g.Expect(err).NotTo(HaveOccurred())
-	cursors, err := events.OpenCursors(ctx, db)
-	g.Expect(err).NotTo(HaveOccurred())
+	box, cursors := openInbox(t)
 	fill(t, box, 1, 2)
 
 	var mu sync.Mutex

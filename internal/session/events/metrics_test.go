@@ -15,18 +15,13 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/waoperator/whatsapp-operator/internal/session/events"
-	"github.com/waoperator/whatsapp-operator/internal/session/inbox"
 )
 
 func TestMetricsShowBacklogUntilTheSinkRecovers(t *testing.T) {
 	g := NewWithT(t)
-	db := openDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	box, err := inbox.Open(ctx, db, "sqlite")
-	g.Expect(err).NotTo(HaveOccurred())
-	cursors, err := events.OpenCursors(ctx, db)
-	g.Expect(err).NotTo(HaveOccurred())
+	box, cursors := openInbox(t)
 	fill(t, box, 2, 3)
 
 	var up atomic.Bool
