@@ -33,16 +33,7 @@ var _ = Describe("controller and session end to end", func() {
 
 		wac := &whatsappv1alpha1.WhatsAppConnection{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"}}
 		Expect(admin.Create(ctx, wac)).To(Succeed())
-		pod := &corev1.Pod{}
-		Eventually(func() error {
-			return admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-session"}, pod)
-		}, timeout, poll).Should(Succeed())
-
-		c := &connection{name: "shop", namespace: ns, lease: "shop-session",
-			storePath: filepath.Join(GinkgoT().TempDir(), "device.db"),
-			user:      "system:serviceaccount:" + ns + ":shop-session"}
-		// The runtime gets the pod's identity, as the downward API gives it in a cluster.
-		c.start(pod.Name, session.StoreConfig{}, func(sc *session.Config) { sc.PodUID = string(pod.UID) })
+		c, _ := runSessionPod(wac)
 
 		phase := func() whatsappv1alpha1.Phase { return c.get().Status.Phase }
 		cond := func(typ string) func() metav1.Condition {
@@ -93,14 +84,7 @@ var _ = Describe("a pairing by another account than spec.pairing.phoneNumber", f
 		wac := &whatsappv1alpha1.WhatsAppConnection{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"}}
 		wac.Spec.Pairing.PhoneNumber = owner
 		Expect(admin.Create(ctx, wac)).To(Succeed())
-		pod := &corev1.Pod{}
-		Eventually(func() error {
-			return admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-session"}, pod)
-		}, timeout, poll).Should(Succeed())
-		c := &connection{name: "shop", namespace: ns, lease: "shop-session",
-			storePath: filepath.Join(GinkgoT().TempDir(), "device.db"),
-			user:      "system:serviceaccount:" + ns + ":shop-session"}
-		c.start(pod.Name, session.StoreConfig{}, func(sc *session.Config) { sc.PodUID = string(pod.UID) })
+		c, pod := runSessionPod(wac)
 		conflict := func() metav1.Condition {
 			for _, cd := range c.get().Status.Conditions {
 				if cd.Type == whatsappv1alpha1.ConditionConflict {
@@ -177,3 +161,19 @@ func watchOnly(ns string) cache.Options {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// runSessionPod waits for the session pod the controller creates for wac and runs the session
+// runtime as that pod: its name and UID (as the downward API gives them in a cluster), its
+// ServiceAccount and its Lease.
+func runSessionPod(wac *whatsappv1alpha1.WhatsAppConnection) (*connection, *corev1.Pod) {
+	name := wac.Name + "-session"
+	pod := &corev1.Pod{}
+	Eventually(func() error {
+		return admin.Get(ctx, client.ObjectKey{Namespace: wac.Namespace, Name: name}, pod)
+	}, timeout, poll).Should(Succeed())
+	c := &connection{name: wac.Name, namespace: wac.Namespace, lease: name,
+		storePath: filepath.Join(GinkgoT().TempDir(), "device.db"),
+		user:      "system:serviceaccount:" + wac.Namespace + ":" + name}
+	c.start(pod.Name, session.StoreConfig{}, func(sc *session.Config) { sc.PodUID = string(pod.UID) })
+	return c, pod
+}
