@@ -230,7 +230,11 @@ var _ = Describe("lost node", func() {
 			p.Finalizers = pod.Finalizers
 			return k8sClient.Update(ctx, p)
 		}).Should(Succeed())
-		Consistently(podUID(ns, "lost"), 3*time.Second, 200*time.Millisecond).Should(Equal(string(pod.UID)), "a Ready node keeps its pod")
+		// A Ready node keeps the pod of a session that renews (holdLease renews it, as the elector does).
+		Consistently(func() string {
+			holdLease(ns, "lost", identityOf(pod), 2)
+			return podUID(ns, "lost")()
+		}, 3*time.Second, 500*time.Millisecond).Should(Equal(string(pod.UID)), "a Ready node keeps a renewing session's pod")
 
 		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown"}}
 		Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
@@ -255,6 +259,35 @@ var _ = Describe("lost node", func() {
 			return k8sClient.Update(ctx, p)
 		}).Should(Succeed())
 		Eventually(podUID(ns, "lost")).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
+	})
+})
+
+var _ = Describe("unresponsive session", func() {
+	It("keeps a pod whose session renews its Lease, and force-deletes and replaces one that stopped renewing without exiting", func() {
+		ns := newNamespace()
+		newConnection(ns, "frozen")
+		pod := sessionPod(ns, "frozen")
+		var lastRenewal time.Time
+		Consistently(func() string {
+			holdLease(ns, "frozen", identityOf(pod), 2)
+			lastRenewal = time.Now()
+			return podUID(ns, "frozen")()
+		}, 4*time.Second, 500*time.Millisecond).Should(Equal(string(pod.UID)), "renewing every 0.5 s of a 2 s Lease")
+
+		// The session freezes: its container still runs (no kubelet report), its Lease stands still.
+		Eventually(podUID(ns, "frozen"), 10*time.Second).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))), "replaced once the Lease stood still for its 2 s")
+		Expect(time.Since(lastRenewal)).To(BeNumerically(">=", 2*time.Second), "not before the Lease stood still for its duration")
+		Eventually(warningEvents(ns, "frozen")).Should(ContainElement(whatsappv1alpha1.ReasonSessionUnresponsive))
+		Expect(leaseHolder(ns, "frozen")()).NotTo(Equal(identityOf(pod)), "released for the successor")
+	})
+
+	It("does not judge a pod that waits to acquire a Lease another holder keeps", func() {
+		ns := newNamespace()
+		newConnection(ns, "waits")
+		pod := sessionPod(ns, "waits")
+		// A same-named predecessor that was force-deleted while it held the Lease.
+		holdLease(ns, "waits", pod.Name+"_predecessor-uid", 2)
+		Consistently(podUID(ns, "waits"), 4*time.Second, 200*time.Millisecond).Should(Equal(string(pod.UID)))
 	})
 })
 

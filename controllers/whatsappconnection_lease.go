@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
@@ -211,7 +212,15 @@ func podRun(pod *corev1.Pod) (started, finished time.Time) {
 // it: CrashBackoff after the first such exit, doubling with each consecutive one up to
 // CrashBackoffMax, counted from the exit. A session that cannot start is retried ever more
 // rarely, not in a loop; one that ran well is replaced at once.
-func (r *WhatsAppConnectionReconciler) crashBackoff(pod *corev1.Pod, exits int) time.Duration {
+//
+// A session that logged in to WhatsApp before it died (killed, OOM, a node's reboot) had nothing
+// wrong with its start: its first connectedFreeExits quick exits in a row are replaced at once,
+// so a crash costs a pod start, not a backoff. Only a session that keeps dying after it logs in
+// (a message it cannot survive, say) backs off after them, so no loop logs in again and again.
+func (r *WhatsAppConnectionReconciler) crashBackoff(pod *corev1.Pod, exits int, connected bool) time.Duration {
+	if connected {
+		exits -= connectedFreeExits
+	}
 	if exits <= 0 {
 		return 0
 	}
@@ -222,6 +231,24 @@ func (r *WhatsAppConnectionReconciler) crashBackoff(pod *corev1.Pod, exits int) 
 	wait = min(wait, r.crashBackoffMax())
 	_, finished := podRun(pod)
 	return finished.Add(wait).Sub(r.now())
+}
+
+// connectedFreeExits is how many quick exits in a row of sessions that had logged in are
+// replaced without a backoff.
+const connectedFreeExits = 2
+
+// loggedIn: the pod's session logged in to WhatsApp, as its last status says (the status names
+// the pod incarnation that wrote it, and when it last logged in).
+func loggedIn(wac *whatsappv1alpha1.WhatsAppConnection, pod *corev1.Pod) bool {
+	c := wac.Status.Connection
+	if c == nil || c.Holder == nil || c.LastConnectedAt == nil {
+		return false
+	}
+	if c.Holder.Pod != pod.Name || c.Holder.UID != string(pod.UID) {
+		return false
+	}
+	started, _ := podRun(pod)
+	return !c.LastConnectedAt.Time.Before(started.Truncate(time.Second))
 }
 
 func (r *WhatsAppConnectionReconciler) crashBackoffMax() time.Duration {

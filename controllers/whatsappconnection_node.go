@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,32 +16,40 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
-	coordinationv1 "k8s.io/api/coordination/v1"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
 // indexPodNode indexes the cached session pods by the node they run on.
 const indexPodNode = "spec.nodeName"
 
-// checkNode replaces a session pod stranded on a lost node. Such a pod stays Terminating for
-// ever: nobody is left to confirm its end. Once the node is not Ready and the pod's Lease has
-// been seen unchanged for a whole Lease duration on this controller's clock, its session has
-// dropped WhatsApp by its own renew-deadline watchdog, even if it still runs: the controller
-// releases the Lease, force-deletes the pod (grace period 0) and the next pass starts the
-// successor. Off with --lost-node-recovery=false.
-func (r *WhatsAppConnectionReconciler) checkNode(ctx context.Context, p *pass) (*ctrl.Result, error) {
+// replaceUnresponsive replaces a session pod whose session has stopped renewing its Lease
+// without exiting, once that Lease has been seen unchanged for a whole Lease duration on this
+// controller's clock. By then that session has dropped WhatsApp by its own renew-deadline
+// watchdog (RenewDeadline < LeaseDuration), even if its process still runs: the controller
+// releases the Lease (over the record it judged, so a late renewal wins), force-deletes the pod
+// (grace period 0) and the next pass starts the successor. A live session that cannot renew
+// exits at its renew deadline and is replaced on the kubelet's report long before this; what is
+// left is a session that cannot run at all:
+//
+//   - on a lost node (not Ready) the pod stays Terminating for ever, since nobody is left to
+//     confirm its end (off with --lost-node-recovery=false, which also spares the Node reads);
+//   - on a Ready node its process is frozen (stopped, starved, stuck in the kernel): a graceful
+//     deletion would wait for its grace period, a liveness probe for its failures. Only the pod
+//     that holds the Lease is judged there; a pod waiting to acquire is not stuck.
+func (r *WhatsAppConnectionReconciler) replaceUnresponsive(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	pod := p.pod
-	if !r.LostNodeRecovery || pod.Spec.NodeName == "" || p.lease == nil {
+	if p.lease == nil {
 		return nil, nil
 	}
-	node := &corev1.Node{}
-	err := r.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node)
-	if err != nil && !apierrors.IsNotFound(err) {
+	nodeLost, err := r.nodeLost(ctx, pod)
+	if err != nil {
 		return nil, err
 	}
-	if err == nil && nodeReady(node) {
+	holds := holderOf(p.lease) == sessionenv.LeaseIdentity(pod.Name, string(pod.UID))
+	if !nodeLost && (!holds || !pod.DeletionTimestamp.IsZero()) {
 		return nil, nil
 	}
-	if g := pod.DeletionGracePeriodSeconds; g != nil && *g == 0 {
+	if g := pod.DeletionGracePeriodSeconds; nodeLost && g != nil && *g == 0 {
 		// Already force-deleted; until it is gone, say why.
 		p.waiting = &verdict{whatsappv1alpha1.ReasonNodeLost, nodeLostMessage(p, pod, r.Session.LeaseDuration)}
 		return nil, nil
@@ -50,8 +59,8 @@ func (r *WhatsAppConnectionReconciler) checkNode(ctx context.Context, p *pass) (
 		return nil, err
 	}
 	if stale == nil {
-		// The session may still renew (the node lost only its kubelet): look again when the
-		// Lease would have expired.
+		// Look again when the Lease would have stood still for its duration (renewals seen in
+		// between move that time on: see observeLeases).
 		return &ctrl.Result{RequeueAfter: wait}, nil
 	}
 	released := true
@@ -70,11 +79,33 @@ func (r *WhatsAppConnectionReconciler) checkNode(ctx context.Context, p *pass) (
 	if err := r.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}, client.GracePeriodSeconds(0)); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
 		return nil, err
 	}
-	msg := nodeLostMessage(p, pod, time.Duration(*stale.Spec.LeaseDurationSeconds)*time.Second)
-	r.warn(p.wac, whatsappv1alpha1.ReasonNodeLost, "Replace", msg)
+	lease := time.Duration(*stale.Spec.LeaseDurationSeconds) * time.Second
+	reason, msg := whatsappv1alpha1.ReasonNodeLost, nodeLostMessage(p, pod, lease)
+	if !nodeLost {
+		reason = whatsappv1alpha1.ReasonSessionUnresponsive
+		msg = fmt.Sprintf("session pod %s stopped renewing its Lease for %s without exiting: it was force-deleted and is replaced", pod.Name, lease)
+	}
+	r.warn(p.wac, reason, "Replace", msg)
 	p.pod = nil
-	p.waiting = &verdict{whatsappv1alpha1.ReasonNodeLost, msg}
+	p.waiting = &verdict{reason, msg}
 	return stop()
+}
+
+// nodeLost: the pod is bound to a node that is gone or not Ready. False when lost-node recovery
+// is off.
+func (r *WhatsAppConnectionReconciler) nodeLost(ctx context.Context, pod *corev1.Pod) (bool, error) {
+	if !r.LostNodeRecovery || pod.Spec.NodeName == "" {
+		return false, nil
+	}
+	node := &corev1.Node{}
+	err := r.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !nodeReady(node), nil
 }
 
 // nodeLostMessage says what happened and, for the SQLite store, what the cluster must do about

@@ -36,7 +36,8 @@ const (
 	// sessionUID is distroless's nonroot user; fsGroup makes the store volume writable by it.
 	sessionUID int64 = 65532
 	// minHealthyRun: a session pod that ran at least this long before it exited is replaced at
-	// once; one that ran less waits the crash backoff, which doubles with each such exit in a row.
+	// once; one that ran less waits the crash backoff, which doubles with each such exit in a row
+	// (after connectedFreeExits of them when the session had logged in).
 	minHealthyRun = 30 * time.Second
 	// podRejectedRetry is how long the controller waits before it offers a refused pod again.
 	podRejectedRetry = time.Minute
@@ -70,12 +71,12 @@ func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (
 				return stop2(r.deleteExited(ctx, pod))
 			}
 			// On a lost node nobody would ever confirm it.
-			if res, err := r.checkNode(ctx, p); res != nil || err != nil {
+			if res, err := r.replaceUnresponsive(ctx, p); res != nil || err != nil {
 				return res, err
 			}
 			return stop()
 		case exited:
-			if wait := r.crashBackoff(pod, exits); wait > 0 {
+			if wait := r.crashBackoff(pod, exits, loggedIn(p.wac, pod)); wait > 0 {
 				p.waiting = &verdict{whatsappv1alpha1.ReasonPodCrashed, fmt.Sprintf(
 					"session pod %s exited soon after it started (%s, %d in a row); replacing it in %s", pod.Name, exitSummary(pod), exits, wait.Round(time.Second))}
 				return stopFor(wait)
@@ -93,7 +94,7 @@ func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (
 		if v := storeSecretVerdict(p.wac, pod); v != nil {
 			p.waiting = v
 		}
-		return r.checkNode(ctx, p)
+		return r.replaceUnresponsive(ctx, p)
 	}
 
 	// A predecessor that did not release its Lease (a force-deleted pod on a partitioned node)

@@ -94,9 +94,55 @@ func TestCrashBackoffDoublesUpToItsCap(t *testing.T) {
 		ContainerStatuses: []corev1.ContainerStatus{{Name: sessionContainer, State: corev1.ContainerState{
 			Terminated: &corev1.ContainerStateTerminated{FinishedAt: metav1.Time{Time: now}}}}},
 	}}
-	for exits, want := range map[int]time.Duration{0: 0, 1: 10 * time.Second, 2: 20 * time.Second, 3: 40 * time.Second, 6: 300 * time.Second, 40: 300 * time.Second} {
-		if got := r.crashBackoff(pod, exits); got != want {
-			t.Errorf("after %d quick exits in a row: backoff %v, want %v", exits, got, want)
+	for _, tc := range []struct {
+		exits     int
+		connected bool
+		want      time.Duration
+	}{
+		{0, false, 0},
+		{1, false, 10 * time.Second},
+		{2, false, 20 * time.Second},
+		{3, false, 40 * time.Second},
+		{6, false, 300 * time.Second},
+		{40, false, 300 * time.Second},
+		// A session that had logged in: a kill costs a pod start, twice in a row; a session
+		// that keeps dying after it logs in backs off after that.
+		{1, true, 0},
+		{2, true, 0},
+		{3, true, 10 * time.Second},
+		{4, true, 20 * time.Second},
+		{40, true, 300 * time.Second},
+	} {
+		if got := r.crashBackoff(pod, tc.exits, tc.connected); got != tc.want {
+			t.Errorf("after %d quick exits in a row (logged in: %v): backoff %v, want %v", tc.exits, tc.connected, got, tc.want)
+		}
+	}
+}
+
+func TestLoggedInNamesThePodIncarnation(t *testing.T) {
+	started := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "wac-session", UID: "u2"},
+		Status: corev1.PodStatus{StartTime: &metav1.Time{Time: started}}}
+	status := func(holderUID string, lastConnected time.Time) *whatsappv1alpha1.WhatsAppConnection {
+		wac := &whatsappv1alpha1.WhatsAppConnection{}
+		wac.Status.Connection = &whatsappv1alpha1.ConnectionStatus{
+			Holder:          &whatsappv1alpha1.Holder{Pod: "wac-session", UID: holderUID},
+			LastConnectedAt: &metav1.Time{Time: lastConnected},
+		}
+		return wac
+	}
+	for _, tc := range []struct {
+		name string
+		wac  *whatsappv1alpha1.WhatsAppConnection
+		want bool
+	}{
+		{"this incarnation logged in", status("u2", started.Add(time.Second)), true},
+		{"the same-named predecessor logged in", status("u1", started.Add(time.Second)), false},
+		{"a login older than this pod", status("u2", started.Add(-time.Minute)), false},
+		{"no status yet", &whatsappv1alpha1.WhatsAppConnection{}, false},
+	} {
+		if got := loggedIn(tc.wac, pod); got != tc.want {
+			t.Errorf("%s: loggedIn = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -80,6 +81,9 @@ func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr
 		}
 		b = b.Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.mapNodePods), builder.WithPredicates(nodeReadinessChanged{}))
 	}
+	if err := r.observeLeases(ctx, mgr); err != nil {
+		return err
+	}
 	return b.
 		Named("whatsappconnection").
 		For(&whatsappv1alpha1.WhatsAppConnection{}, builder.WithPredicates(worthAPass{})).
@@ -93,6 +97,27 @@ func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr
 			builder.WithPredicates(notOwnCreate{}, ownershipChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Complete(r)
+}
+
+// observeLeases feeds every session Lease change the cache sees to the Lease clock
+// (leaseObserver) as it happens, without a pass (renewals do not wake the resource): a record is
+// then judged from when its holder wrote it, not from the next pass that happens to look, so a
+// session that stops renewing is found a Lease duration after its last renewal.
+func (r *WhatsAppConnectionReconciler) observeLeases(ctx context.Context, mgr ctrl.Manager) error {
+	inf, err := mgr.GetCache().GetInformer(ctx, &coordinationv1.Lease{})
+	if err != nil {
+		return err
+	}
+	observe := func(obj any) {
+		if lease, ok := obj.(*coordinationv1.Lease); ok {
+			r.leases.observe(lease, r.now())
+		}
+	}
+	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { observe(obj) },
+		UpdateFunc: func(_, obj any) { observe(obj) },
+	})
+	return err
 }
 
 func mapByName(suffix string) handler.MapFunc {

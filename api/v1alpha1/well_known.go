@@ -59,11 +59,14 @@ const (
 	ReasonWaitingForPod   = "WaitingForOldPodGone"
 	ReasonWaitingForLease = "WaitingForLeaseExpiry"
 	ReasonNodeLost        = "SessionNodeLost"
-	ReasonLoggedOut       = "LoggedOut"
-	ReasonNoConflict      = "NoConflict"
-	ReasonAsExpected      = "AsExpected"
-	ReasonNotPaired       = "NotPaired"
-	ReasonPaired          = "Paired"
-	ReasonResumed         = "Resumed"
-	ReasonDeleting        = "Deleting"
+	// ReasonSessionUnresponsive: the session pod held its Lease, stopped renewing it and did not
+	// exit (a frozen process); it was force-deleted once the Lease stood still for its duration.
+	ReasonSessionUnresponsive = "SessionUnresponsive"
+	ReasonLoggedOut           = "LoggedOut"
+	ReasonNoConflict          = "NoConflict"
+	ReasonAsExpected          = "AsExpected"
+	ReasonNotPaired           = "NotPaired"
+	ReasonPaired              = "Paired"
+	ReasonResumed             = "Resumed"
+	ReasonDeleting            = "Deleting"
 )
