@@ -62,18 +62,22 @@ func IsSessionIdentity(holder, podName string) bool {
 //     API server stops answering just then, the session retries every StandbyPoll (1 s), each
 //     attempt bounded by LeaseRequestTimeout (2 s), and drops WhatsApp only at t + RenewDeadline.
 //     So a stall of T is survived when RetryPeriod + T + StandbyPoll + LeaseRequestTimeout ≤
-//     RenewDeadline: 10 + 10 + 1 + 2 = 23 ≤ 24. A 10 s stall drops nothing.
-//   - Fencing: a session that cannot renew drops WhatsApp at t + RenewDeadline (24 s). Anyone
-//     else first sees the record it wrote at t at or after t and waits LeaseDuration (30 s) of
-//     its own clock from then: the 6 s between them (a fifth of the Lease) absorbs clock rate
+//     RenewDeadline: 10 + T + 1 + 2 ≤ 32, T ≤ 19 s. A 10 s stall drops nothing, with 9 s to
+//     spare: an API server that comes back from a stall on busy cores keeps timing requests out
+//     for a few seconds more (the chaos suite saw ~3 s; 24 s left only 1 s and was not enough).
+//   - Fencing: a session that cannot renew drops WhatsApp at t + RenewDeadline (32 s). Anyone
+//     else first sees the record it wrote at t at or after t and waits LeaseDuration (40 s) of
+//     its own clock from then: the 8 s between them (a fifth of the Lease) absorb clock rate
 //     differences and a slow close. client-go's rule 1.2 × RetryPeriod < RenewDeadline holds.
+//   - The price: a partition or a lost node, whose session cannot be proven dead, fails over
+//     after a Lease duration (40 s) instead of 30 s.
 //   - Failover does not wait for the Lease when the session is known dead (its container
 //     terminated, as the kubelet reports): the controller releases the Lease and starts the
 //     successor at once. Only an unprovable death (a partition, a lost node) costs a Lease
 //     duration.
 const (
-	DefaultLeaseDuration = 30 * time.Second
-	DefaultRenewDeadline = 24 * time.Second
+	DefaultLeaseDuration = 40 * time.Second
+	DefaultRenewDeadline = 32 * time.Second
 	DefaultRetryPeriod   = 10 * time.Second
 	// LeaseRequestTimeout bounds one Lease read or write of the session, so that a request the
 	// stalled API server never answers is abandoned and retried instead of holding the renewal

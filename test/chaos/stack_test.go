@@ -38,6 +38,7 @@ import (
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/controllers"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 	"github.com/waoperator/whatsapp-operator/internal/localrunner"
 	"github.com/waoperator/whatsapp-operator/internal/waendpoint"
 	"github.com/waoperator/whatsapp-operator/test/fakewa"
@@ -45,17 +46,16 @@ import (
 
 const moduleRoot = "../.."
 
-// Session timings: a short retry period so that faults play out quickly, and a renew deadline
-// long enough to ride out the 10 s API server stall fault (retry 2 + stall 10 + retry interval 1
-// + request timeout 2 = 15, the arithmetic of internal/sessionenv) with 5 s to spare: on two
-// busy cores a kube-apiserver woken from SIGSTOP still timed out requests for ~3 s, and a renew
-// deadline of 16 s dropped WhatsApp. client-go wants the renew deadline above 1.2 × the retry
-// period and below the Lease duration.
+// Session timings: the defaults (internal/sessionenv: Lease 40 s, renew deadline 32 s, retry
+// 10 s), so that the figures the suite prints are the ones a user gets, and the 10 s API server
+// stall fault is ridden out by the arithmetic written next to those defaults (retry 10 + stall 10
+// + retry interval 1 + request timeout 2 ≤ 32, with the 9 s to spare that a kube-apiserver woken
+// from SIGSTOP on two busy cores needs).
 var sessionConfig = controllers.SessionConfig{
 	Image:         "local/whatsapp-operator:dev",
-	LeaseDuration: 24 * time.Second,
-	RenewDeadline: 20 * time.Second,
-	RetryPeriod:   2 * time.Second,
+	LeaseDuration: sessionenv.DefaultLeaseDuration,
+	RenewDeadline: sessionenv.DefaultRenewDeadline,
+	RetryPeriod:   sessionenv.DefaultRetryPeriod,
 }
 
 // nodes are the local runner's nodes: two, so that a session whose node is lost has somewhere
@@ -245,8 +245,8 @@ func (s *stack) startManager() error {
 	r := controllers.NewReconciler(mgr, controllers.Options{
 		Session:                 sessionConfig,
 		LogoutTimeout:           10 * time.Second,
-		CrashBackoff:            time.Second,
-		CrashBackoffMax:         4 * time.Second,
+		CrashBackoff:            controllers.DefaultOptions().CrashBackoff,
+		CrashBackoffMax:         controllers.DefaultOptions().CrashBackoffMax,
 		LostNodeRecovery:        true,
 		MaxConcurrentReconciles: 4,
 	})
