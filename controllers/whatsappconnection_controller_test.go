@@ -263,10 +263,18 @@ var _ = Describe("lost node", func() {
 })
 
 var _ = Describe("unresponsive session", func() {
-	It("keeps a pod whose session renews its Lease, and force-deletes and replaces one that stopped renewing without exiting", func() {
+	It("keeps a pod whose session renews its Lease, and deletes (1 s grace) and replaces one that stopped renewing without exiting, on a Ready node", func() {
 		ns := newNamespace()
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: ns + "-node"}}
+		Expect(k8sClient.Create(ctx, node)).To(Succeed())
+		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
+		Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
 		newConnection(ns, "frozen")
 		pod := sessionPod(ns, "frozen")
+		// Bound to a node, so that a deletion waits for the kubelet's confirmation.
+		Expect(k8sClient.SubResource("binding").Create(ctx, pod, &corev1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Name: pod.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: node.Name},
+		})).To(Succeed())
 		var lastRenewal time.Time
 		Consistently(func() string {
 			holdLease(ns, "frozen", identityOf(pod), 2)
@@ -275,10 +283,24 @@ var _ = Describe("unresponsive session", func() {
 		}, 4*time.Second, 500*time.Millisecond).Should(Equal(string(pod.UID)), "renewing every 0.5 s of a 2 s Lease")
 
 		// The session freezes: its container still runs (no kubelet report), its Lease stands still.
-		Eventually(podUID(ns, "frozen"), 10*time.Second).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))), "replaced once the Lease stood still for its 2 s")
+		var grace *int64
+		Eventually(func() *metav1.Time {
+			p := &corev1.Pod{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
+				return nil
+			}
+			grace = p.DeletionGracePeriodSeconds
+			return p.DeletionTimestamp
+		}, 10*time.Second).ShouldNot(BeNil(), "deleted once the Lease stood still for its 2 s")
 		Expect(time.Since(lastRenewal)).To(BeNumerically(">=", 2*time.Second), "not before the Lease stood still for its duration")
+		Expect(grace).To(HaveValue(BeNumerically("==", 1)), "the node's kubelet stops the frozen process at once and confirms")
+		Expect(leaseHolder(ns, "frozen")()).To(BeEmpty(), "released for the successor")
 		Eventually(warningEvents(ns, "frozen")).Should(ContainElement(whatsappv1alpha1.ReasonSessionUnresponsive))
-		Expect(leaseHolder(ns, "frozen")()).NotTo(Equal(identityOf(pod)), "released for the successor")
+		Consistently(podUID(ns, "frozen"), 2*time.Second, 200*time.Millisecond).Should(Equal(string(pod.UID)), "no successor while the old process may run")
+
+		// The kubelet confirms: the successor starts.
+		Expect(k8sClient.Delete(ctx, pod, client.GracePeriodSeconds(0))).To(Succeed())
+		Eventually(podUID(ns, "frozen")).ShouldNot(Or(BeEmpty(), Equal(string(pod.UID))))
 	})
 
 	It("does not judge a pod that waits to acquire a Lease another holder keeps", func() {

@@ -26,16 +26,19 @@ const indexPodNode = "spec.nodeName"
 // without exiting, once that Lease has been seen unchanged for a whole Lease duration on this
 // controller's clock. By then that session has dropped WhatsApp by its own renew-deadline
 // watchdog (RenewDeadline < LeaseDuration), even if its process still runs: the controller
-// releases the Lease (over the record it judged, so a late renewal wins), force-deletes the pod
-// (grace period 0) and the next pass starts the successor. A live session that cannot renew
-// exits at its renew deadline and is replaced on the kubelet's report long before this; what is
-// left is a session that cannot run at all:
+// releases the Lease (over the record it judged, so a late renewal wins) and deletes the pod; the
+// successor starts once it is gone. A session past its renew deadline never writes its Lease
+// again (the session's fence.lapsed), so a frozen process that wakes cannot take the released
+// Lease back. A live session that cannot renew exits at its renew deadline and is replaced on
+// the kubelet's report long before this; what is left is a session that cannot run at all:
 //
-//   - on a lost node (not Ready) the pod stays Terminating for ever, since nobody is left to
-//     confirm its end (off with --lost-node-recovery=false, which also spares the Node reads);
-//   - on a Ready node its process is frozen (stopped, starved, stuck in the kernel): a graceful
-//     deletion would wait for its grace period, a liveness probe for its failures. Only the pod
-//     that holds the Lease is judged there; a pod waiting to acquire is not stuck.
+//   - on a lost node (not Ready) the pod would stay Terminating for ever, since nobody is left
+//     to confirm its end: it is force-deleted (off with --lost-node-recovery=false, which also
+//     spares the Node reads);
+//   - on a Ready node its process is frozen (stopped, starved, stuck in the kernel): a normal
+//     deletion would wait for its grace period, a liveness probe for its failures; it is deleted
+//     with a one-second grace period. Only the pod that holds the Lease is judged there; a pod
+//     waiting to acquire is not stuck.
 func (r *WhatsAppConnectionReconciler) replaceUnresponsive(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	pod := p.pod
 	if p.lease == nil {
@@ -76,18 +79,27 @@ func (r *WhatsAppConnectionReconciler) replaceUnresponsive(ctx context.Context, 
 	if !released {
 		return stopFor(r.Session.LeaseDuration)
 	}
+	lease := time.Duration(*stale.Spec.LeaseDurationSeconds) * time.Second
+	if !nodeLost {
+		// The node's kubelet works: it kills the frozen process (SIGKILL after the shortest
+		// grace; a stopped process cannot act on SIGTERM) and confirms, and the successor starts
+		// only then. A force deletion would start it while the old process may still hold its
+		// WhatsApp socket, which WhatsApp would then replace.
+		if err := r.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}, client.GracePeriodSeconds(1)); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+			return nil, err
+		}
+		msg := fmt.Sprintf("session pod %s stopped renewing its Lease for %s without exiting: it is deleted and replaced once its node has stopped it", pod.Name, lease)
+		r.warn(p.wac, whatsappv1alpha1.ReasonSessionUnresponsive, "Replace", msg)
+		p.waiting = &verdict{whatsappv1alpha1.ReasonSessionUnresponsive, msg}
+		return stop()
+	}
 	if err := r.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}, client.GracePeriodSeconds(0)); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
 		return nil, err
 	}
-	lease := time.Duration(*stale.Spec.LeaseDurationSeconds) * time.Second
-	reason, msg := whatsappv1alpha1.ReasonNodeLost, nodeLostMessage(p, pod, lease)
-	if !nodeLost {
-		reason = whatsappv1alpha1.ReasonSessionUnresponsive
-		msg = fmt.Sprintf("session pod %s stopped renewing its Lease for %s without exiting: it was force-deleted and is replaced", pod.Name, lease)
-	}
-	r.warn(p.wac, reason, "Replace", msg)
+	msg := nodeLostMessage(p, pod, lease)
+	r.warn(p.wac, whatsappv1alpha1.ReasonNodeLost, "Replace", msg)
 	p.pod = nil
-	p.waiting = &verdict{reason, msg}
+	p.waiting = &verdict{whatsappv1alpha1.ReasonNodeLost, msg}
 	return stop()
 }
 

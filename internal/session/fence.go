@@ -27,6 +27,11 @@ func newFence(renewDeadline time.Duration) *fence {
 func (f *fence) renewed(start time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.lapsedLocked(start) {
+		// Too late: the renew deadline passed before this write started (a frozen process that
+		// woke up). The watchdog drops WhatsApp; nothing revives the fence.
+		return
+	}
 	if start.After(f.lastRenew) {
 		f.lastRenew = start
 	}
@@ -38,6 +43,19 @@ func (f *fence) holding() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return !f.closed && !f.lastRenew.IsZero() && f.now().Sub(f.lastRenew) < f.renewDeadline
+}
+
+// lapsed is true once the renew deadline has passed after a renewal (or the fence closed): from
+// then on the session may not write its Lease again, not even to take a released one, because a
+// successor may already be connected. A session that has never held the Lease has not lapsed.
+func (f *fence) lapsed(now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lapsedLocked(now)
+}
+
+func (f *fence) lapsedLocked(now time.Time) bool {
+	return f.closed || (!f.lastRenew.IsZero() && now.Sub(f.lastRenew) >= f.renewDeadline)
 }
 
 // expiresIn is how long until the renew deadline passes.

@@ -65,6 +65,11 @@ func (e *elector) unexpired(now time.Time) bool {
 // it. false with a nil error means someone else holds it.
 func (e *elector) tryAcquireOrRenew(ctx context.Context) (bool, error) {
 	now := e.now()
+	if e.fence.lapsed(now) {
+		// Past the renew deadline (frozen, or cut off until now): the controller may have
+		// released this Lease for a successor, which must not be taken back.
+		return false, ErrRenewDeadline
+	}
 	if e.holds() && e.unexpired(now) {
 		if err := e.write(ctx, e.lease, e.record(e.lease, now), now); err == nil {
 			return true, nil
@@ -190,7 +195,15 @@ func (r *Runtime) holdLease(ctx context.Context, e *elector, work func(context.C
 	r.fence.close()
 	<-worked
 
-	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RenewDeadline)
+	// A session that lapsed (no renewal within the renew deadline) cannot reach the API server
+	// or was frozen: one bounded attempt, then exit so that the kubelet's report replaces it;
+	// the Lease is judged expired by others anyway. Otherwise (SIGTERM, a lost Lease) take the
+	// time a release needs.
+	releaseWithin := r.cfg.RenewDeadline
+	if errors.Is(context.Cause(leadCtx), ErrRenewDeadline) {
+		releaseWithin = r.cfg.RequestTimeout
+	}
+	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseWithin)
 	if err := e.release(releaseCtx); err != nil {
 		r.log.Error(err, "could not release the session Lease; it expires on its own")
 	}
@@ -225,6 +238,8 @@ func (r *Runtime) renew(ctx context.Context, e *elector) error {
 		switch {
 		case held:
 			next = r.cfg.RetryPeriod
+		case errors.Is(err, ErrRenewDeadline):
+			return err
 		case err == nil:
 			r.log.Info("the session Lease is held by another session", "holder", holderOf(e.lease))
 			return ErrLeaseLost

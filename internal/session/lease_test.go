@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -192,5 +193,29 @@ func TestElectorReleaseClosesTheClientFirstAndGivesUpOnlyItsOwnLease(t *testing.
 	updates := api.updates
 	if err := e.release(ctx); err != nil || api.updates != updates {
 		t.Errorf("release of someone else's Lease: err=%v, %d writes; want none", err, api.updates-updates)
+	}
+}
+
+func TestElectorNeverTakesTheLeaseBackOnceItsRenewDeadlinePassed(t *testing.T) {
+	e, api, c := holding(t)
+	// Frozen past the renew deadline (11 s here); meanwhile the controller found the Lease
+	// standing still and released it for a successor.
+	c.advance(12 * time.Second)
+	api.heldBy("", c.t)
+	updates := api.updates
+	held, err := e.tryAcquireOrRenew(context.Background())
+	if held || !errors.Is(err, ErrRenewDeadline) {
+		t.Fatalf("held=%v err=%v; want false, ErrRenewDeadline", held, err)
+	}
+	if api.updates != updates {
+		t.Errorf("%d Lease writes after the renew deadline; want none", api.updates-updates)
+	}
+	if e.fence.holding() {
+		t.Error("the fence holds after the renew deadline")
+	}
+	// A write that was sent late (it started after the deadline) does not revive the fence.
+	e.fence.renewed(c.t)
+	if e.fence.holding() {
+		t.Error("a renewal started after the renew deadline revived the fence")
 	}
 }
