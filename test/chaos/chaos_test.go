@@ -29,8 +29,9 @@ import (
 const (
 	namespace   = "chaos"
 	connections = 4
-	// defaultFaults keeps the default run within about four minutes on two cores.
-	defaultFaults = 50
+	// defaultFaults covers every kind and keeps the default run within about nine minutes on two
+	// cores: at the default timings a partition or freeze takes a Lease duration to fail over.
+	defaultFaults = 30
 	// recoveryBound is how long every connection has to be Connected again after a wave; the
 	// slowest paths wait a Lease duration (40 s) for proof that a session is gone: a lost node,
 	// a frozen session, an API server restart that outlived a renewal.
