@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -56,6 +57,9 @@ type WhatsAppConnectionReconciler struct {
 	LogoutTimeout time.Duration
 	// MaxConcurrentReconciles is how many resources are reconciled at once.
 	MaxConcurrentReconciles int
+	// StateMetrics is where SetupWithManager registers the conditions and phase collector; nil:
+	// nowhere.
+	StateMetrics prometheus.Registerer
 	// ClusterWideClaims makes a phone number or device claimed in one namespace unavailable in
 	// every other. Off, two namespaces (two tenants) never see or block each other.
 	ClusterWideClaims bool
@@ -73,6 +77,10 @@ type Options struct {
 	LostNodeRecovery        bool
 	MaxConcurrentReconciles int
 	ClusterWideClaims       bool
+	// StateMetrics, when set, gets the collector of every resource's condition and phase series
+	// (cmd/manager: controller-runtime's metrics.Registry, which /metrics serves). One manager per
+	// registry: a second manager in the same process leaves it nil.
+	StateMetrics prometheus.Registerer
 }
 
 // DefaultOptions are the manager's flag defaults.
@@ -114,6 +122,7 @@ func NewReconciler(mgr ctrl.Manager, o Options) *WhatsAppConnectionReconciler {
 		LostNodeRecovery:        o.LostNodeRecovery,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		ClusterWideClaims:       o.ClusterWideClaims,
+		StateMetrics:            o.StateMetrics,
 	}
 }
 

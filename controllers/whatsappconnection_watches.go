@@ -68,6 +68,12 @@ func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr
 		}
 	}
 
+	if r.StateMetrics != nil {
+		if err := r.StateMetrics.Register(newConnectionStateCollector(mgr.GetCache())); err != nil {
+			return err
+		}
+	}
+
 	bySession := handler.EnqueueRequestsFromMapFunc(mapByName(sessionSuffix))
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.LostNodeRecovery {

@@ -233,6 +233,11 @@ const (
 	PhaseDegraded     Phase = "Degraded"
 )
 
+// Phases are all phases, in the order of the enum above (the manager's
+// whatsapp_operator_connection_phase exports one series per phase).
+var Phases = []Phase{PhasePending, PhasePairing, PhaseConnecting, PhaseConnected, PhaseDisconnected,
+	PhaseConflict, PhaseLoggedOut, PhaseSuspended, PhaseDegraded}
+
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=wac,categories=whatsapp

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -146,6 +147,9 @@ func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr 
 		LostNodeRecovery:        recovery.LostNodeRecovery,
 		MaxConcurrentReconciles: concurrency,
 		ClusterWideClaims:       scope.clusterWideClaims,
+		// Conditions and phase of every resource, from the cache: no monitoring agent needs to
+		// read WhatsAppConnections (and with them the QR codes).
+		StateMetrics: metrics.Registry,
 	})
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err

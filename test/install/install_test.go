@@ -116,6 +116,7 @@ func TestHelmChart(t *testing.T) {
 			t.Errorf("helm template rendered no %s", kind)
 		}
 	}
+	checkHonorsLabels(t, find(objs, "ServiceMonitor", ""))
 	dep := find(objs, "Deployment", "whatsapp-operator")
 	if dep == nil {
 		t.Fatal("helm template rendered no whatsapp-operator Deployment")
@@ -168,41 +169,25 @@ func TestHelmChartWatchNamespaces(t *testing.T) {
 	))
 }
 
-// TestPrometheusConfig applies config/prometheus and checks that every alert reads a metric
-// that exists: kube-state-metrics' from kube_state_metrics.yaml or the manager's own.
+// TestPrometheusConfig applies config/prometheus and checks that every alert reads a metric the
+// manager exports, that the manager's series keep their own namespace label, and that nothing
+// in it lets a monitoring agent read WhatsAppConnections (and with them the QR codes).
 func TestPrometheusConfig(t *testing.T) {
 	objs := decode(t, run(t, root, kustomize(t), "build", "config/prometheus"))
 	applyAll(t, "install-test", append(objs, restrictedNamespace("whatsapp-operator-system")))
 
-	known := map[string]bool{}
-	managerSrc, err := os.ReadFile(filepath.Join(root, "controllers", "whatsappconnection_metrics.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range regexp.MustCompile(`Name: +"(whatsapp_operator_\w+)"`).FindAllSubmatch(managerSrc, -1) {
-		known[string(m[1])] = true
-	}
-	cm := find(objs, "ConfigMap", "whatsapp-operator-kube-state-metrics-config")
-	if cm == nil {
-		t.Fatal("config/prometheus has no kube-state-metrics config")
-	}
-	var ksm struct {
-		Spec struct {
-			Resources []struct {
-				MetricNamePrefix string `json:"metricNamePrefix"`
-				Metrics          []struct{ Name string }
-			}
+	known := managerMetrics(t)
+	for _, want := range []string{"whatsapp_operator_connection_condition", "whatsapp_operator_connection_phase", "whatsapp_operator_reconcile_passes_total"} {
+		if !known[want] {
+			t.Errorf("the manager does not export %s (found %v)", want, known)
 		}
 	}
-	data, _, _ := unstructured.NestedString(cm.Object, "data", "config.yaml")
-	if err := yaml.Unmarshal([]byte(data), &ksm); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range ksm.Spec.Resources {
-		for _, m := range r.Metrics {
-			known[r.MetricNamePrefix+"_"+m.Name] = true
+	for _, u := range objs {
+		if u.GetKind() == "Role" || u.GetKind() == "ClusterRole" || u.GetKind() == "ConfigMap" {
+			t.Errorf("config/prometheus ships %s %s: monitoring needs no RBAC of its own and no kube-state-metrics config", u.GetKind(), u.GetName())
 		}
 	}
+	checkHonorsLabels(t, find(objs, "ServiceMonitor", "whatsapp-operator-controller-manager-metrics-monitor"))
 	rule := find(objs, "PrometheusRule", "")
 	groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
 	alerts := 0
@@ -225,6 +210,43 @@ func TestPrometheusConfig(t *testing.T) {
 	}
 	if alerts < 3 {
 		t.Errorf("%d alerts", alerts)
+	}
+}
+
+// managerMetrics are the metric names the manager's source declares (controllers' metrics files).
+func managerMetrics(t *testing.T) map[string]bool {
+	known := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join(root, "controllers", "*metrics*.go"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`"(whatsapp_operator_\w+)"`).FindAllSubmatch(src, -1) {
+			known[string(m[1])] = true
+		}
+	}
+	return known
+}
+
+// checkHonorsLabels: the ServiceMonitor must keep the namespace label of the manager's
+// per-resource series (the resource's), not overwrite it with the manager's namespace.
+func checkHonorsLabels(t *testing.T, monitor *unstructured.Unstructured) {
+	t.Helper()
+	if monitor == nil {
+		t.Fatal("no ServiceMonitor for the manager")
+	}
+	endpoints, _, _ := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
+	if len(endpoints) == 0 {
+		t.Fatalf("ServiceMonitor %s has no endpoints", monitor.GetName())
+	}
+	for _, e := range endpoints {
+		if honor, _, _ := unstructured.NestedBool(e.(map[string]any), "honorLabels"); !honor {
+			t.Errorf("ServiceMonitor %s scrapes without honorLabels: the resources' namespace label would become exported_namespace", monitor.GetName())
+		}
 	}
 }
 

@@ -31,7 +31,7 @@ func tool(t testing.TB, name, module, pkg string) string {
 	if m == nil {
 		t.Fatalf("%s/go.mod does not require %s", dir, module)
 	}
-	bin := filepath.Join(root, "bin", name+"-"+string(m[1]))
+	bin := filepath.Join(localBin(), name+"-"+string(m[1]))
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}
@@ -43,6 +43,15 @@ func tool(t testing.TB, name, module, pkg string) string {
 		t.Fatalf("building %s failed (run make %s to see why): %v\n%s", name, name, err, out)
 	}
 	return bin
+}
+
+// localBin is where the Makefile keeps its tools: $LOCALBIN when set (make passes its
+// LOCALBIN=... on), else the repository's bin.
+func localBin() string {
+	if dir := os.Getenv("LOCALBIN"); dir != "" {
+		return dir
+	}
+	return filepath.Join(root, "bin")
 }
 
 func kustomize(t testing.TB) string {
