@@ -19,30 +19,11 @@ import (
 	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
-// infrastructureReasons are halts whose blocker is an object: when it goes away (a watch tells),
-// the halt lifts by itself. The other halts (what WhatsApp or the session reported) need a person.
-var infrastructureReasons = map[string]bool{
-	whatsappv1alpha1.ReasonResourceNotOwned:     true,
-	whatsappv1alpha1.ReasonDuplicatePhoneNumber: true,
-	whatsappv1alpha1.ReasonDuplicateDevice:      true,
-	whatsappv1alpha1.ReasonLeaseHeldElsewhere:   true,
-	// Not an object, but the same rule: the session's current report says it, and the session
-	// keeps pairing meanwhile, so the condition follows the report.
-	whatsappv1alpha1.ReasonUnexpectedAccount:   true,
-	whatsappv1alpha1.ReasonStoreOwnedElsewhere: true,
-}
-
-// storeOwnedElsewhere is the session's class (failureCode) of a store that belongs to another
-// resource (internal/session: StoreOwnedElsewhere).
-const storeOwnedElsewhere = "OwnedByAnotherResource"
-
-// recordedHalt is the halt in the stored status, if any: Conflict=True, or Degraded=True because
-// the session ran out of reconnect attempts.
+// recordedHalt is the halt the controller itself recorded in the stored status, if any:
+// Conflict=True, or Degraded=True because the session ran out of reconnect attempts. The other
+// Degraded reasons repeat the session's current report (summarize), and the session holds them.
 func recordedHalt(st *whatsappv1alpha1.WhatsAppConnectionStatus) *metav1.Condition {
-	if c := conditions.Get(st.Conditions, whatsappv1alpha1.ConditionConflict); c != nil && c.Status == metav1.ConditionTrue {
-		return c
-	}
-	if c := conditions.Get(st.Conditions, whatsappv1alpha1.ConditionDegraded); c != nil && c.Status == metav1.ConditionTrue && c.Reason == whatsappv1alpha1.ReasonReconnectLimit {
+	if c := st.Halt(); c != nil && (c.Type == whatsappv1alpha1.ConditionConflict || c.Reason == whatsappv1alpha1.ReasonReconnectLimit) {
 		return c
 	}
 	return nil
@@ -74,7 +55,7 @@ func (r *WhatsAppConnectionReconciler) resumeIfRequested(ctx context.Context, p 
 	for _, typ := range []string{whatsappv1alpha1.ConditionConflict, whatsappv1alpha1.ConditionDegraded} {
 		conditions.Set(&p.status.Conditions, p.wac.Generation, typ, metav1.ConditionFalse, whatsappv1alpha1.ReasonResumed, why)
 	}
-	if infrastructureReasons[halt.Reason] {
+	if whatsappv1alpha1.HaltLiftsByItself(halt.Reason) {
 		return nil, nil
 	}
 	// A session that stopped on WhatsApp's word is not restarted in place: a fresh pod makes the
@@ -88,7 +69,7 @@ func (r *WhatsAppConnectionReconciler) resumeIfRequested(ctx context.Context, p 
 // stayHalted ends the pass while a halt that needs a person is recorded: no requeue, no pod.
 func (r *WhatsAppConnectionReconciler) stayHalted(_ context.Context, p *pass) (*ctrl.Result, error) {
 	halt := recordedHalt(&p.status)
-	if halt == nil || infrastructureReasons[halt.Reason] {
+	if halt == nil || whatsappv1alpha1.HaltLiftsByItself(halt.Reason) {
 		return nil, nil
 	}
 	v := &verdict{halt.Reason, halt.Message}
@@ -299,7 +280,7 @@ func (r *WhatsAppConnectionReconciler) haltOnSessionReport(_ context.Context, p 
 				whatsappv1alpha1.ReconnectRequestedAtAnnotation + " annotation to a new value"}
 		return stop()
 	}
-	if conn.State == whatsappv1alpha1.SessionStoreError && conn.FailureCode == storeOwnedElsewhere {
+	if conn.State == whatsappv1alpha1.SessionStoreError && conn.FailureCode == sessionenv.StoreClassOwnedElsewhere {
 		// The session retries with backoff; the condition follows its report.
 		p.conflict = &verdict{whatsappv1alpha1.ReasonStoreOwnedElsewhere, conn.Message}
 		return stop()

@@ -191,7 +191,7 @@ func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsApp
 	switch {
 	case wac.Spec.Store.Postgres != nil:
 		ref := wac.Spec.Store.Postgres.SecretRef
-		env = append(env, corev1.EnvVar{Name: sessionenv.StoreType, Value: "postgres"}, corev1.EnvVar{
+		env = append(env, corev1.EnvVar{Name: sessionenv.StoreType, Value: sessionenv.StorePostgres}, corev1.EnvVar{
 			Name: sessionenv.PostgresDSN,
 			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: secretKey(ref),
@@ -206,7 +206,7 @@ func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsApp
 		}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "store-secret", MountPath: storeSecretPath, ReadOnly: true})
 	default:
-		env = append(env, corev1.EnvVar{Name: sessionenv.StoreType, Value: "sqlite"}, corev1.EnvVar{Name: sessionenv.SQLitePath, Value: storeMountPath + "/device.db"})
+		env = append(env, corev1.EnvVar{Name: sessionenv.StoreType, Value: sessionenv.StoreSQLite}, corev1.EnvVar{Name: sessionenv.SQLitePath, Value: storeMountPath + "/device.db"})
 		volumes = append(volumes, corev1.Volume{Name: "store", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: storeName(wac)},
 		}})

@@ -86,12 +86,13 @@ func connected(wac *whatsappv1alpha1.WhatsAppConnection) (string, bool) {
 	return wac.Status.Account, true
 }
 
-// halted reports a phase that waiting cannot leave: only a person's action resumes it.
+// halted reports a halt that waiting cannot end: only a person's action resumes it. A halt that
+// lifts by itself (a ban that ends, another account's phone while the right one may still scan)
+// is waited out.
 func halted(wac *whatsappv1alpha1.WhatsAppConnection) error {
-	switch wac.Status.Phase {
-	case whatsappv1alpha1.PhaseConflict, whatsappv1alpha1.PhaseDegraded:
-		return fmt.Errorf("%s/%s is %s: %s (fix the cause, then: kubectl whatsapp reconnect %s)",
-			wac.Namespace, wac.Name, wac.Status.Phase, message(wac), wac.Name)
+	if c := wac.Status.WaitingForPerson(); c != nil {
+		return fmt.Errorf("%s/%s is halted by %s (%s): %s (fix the cause, then: kubectl whatsapp reconnect %s)",
+			wac.Namespace, wac.Name, c.Type, c.Reason, message(wac), wac.Name)
 	}
 	return nil
 }

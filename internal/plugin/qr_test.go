@@ -82,6 +82,29 @@ var _ = Describe("qr", func() {
 		Expect(err).To(MatchError(ContainSubstring("kubectl whatsapp reconnect support")))
 	})
 
+	It("keeps the QR on screen through halts that lift by themselves (another account's phone, a ban)", func() {
+		out := &syncBuffer{}
+		done := run(func() error {
+			return plugin.QR(ctx, t, out, plugin.WaitOptions{Watch: true, PollInterval: poll, Timeout: 30 * time.Second})
+		})
+		// The session logged the other account's device out and shows a new code.
+		reportAsController(t, whatsappv1alpha1.PhaseConflict, "",
+			condition(whatsappv1alpha1.ConditionConflict, metav1.ConditionTrue, whatsappv1alpha1.ReasonUnexpectedAccount, "another account scanned"))
+		reportAsSession(t, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionPairing,
+			QRCode: "2@after-rogue", QRCodeTerminal: "\n[drawing-after-rogue]"})
+		Eventually(out.String).Should(ContainSubstring("[drawing-after-rogue]"))
+		Consistently(done, 3*poll).ShouldNot(Receive())
+		// The session tries again when the ban ends.
+		reportAsController(t, whatsappv1alpha1.PhaseDegraded, "",
+			condition(whatsappv1alpha1.ConditionConflict, metav1.ConditionFalse, whatsappv1alpha1.ReasonNoConflict, ""),
+			condition(whatsappv1alpha1.ConditionDegraded, metav1.ConditionTrue, whatsappv1alpha1.ReasonTemporaryBan, "banned until noon"))
+		Consistently(done, 3*poll).ShouldNot(Receive())
+
+		reportAsSession(t, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected,
+			JID: "14155550123:7@s.whatsapp.net"})
+		Eventually(done).Should(Receive(BeNil()))
+	})
+
 	It("gives up after --timeout", func() {
 		err := plugin.QR(ctx, t, &bytes.Buffer{}, plugin.WaitOptions{Watch: true, PollInterval: poll, Timeout: 300 * time.Millisecond})
 		Expect(err).To(MatchError(ContainSubstring("timed out after 300ms waiting for " + t.Namespace + "/support to connect")))

@@ -62,7 +62,7 @@ type Config struct {
 
 // StoreConfig says where the device store is.
 type StoreConfig struct {
-	Type        string // "sqlite" or "postgres"
+	Type        string // sessionenv.StoreSQLite or sessionenv.StorePostgres
 	SQLitePath  string
 	PostgresDSN string
 	// PostgresDSNFile is the DSN's key as a kubelet-refreshed file (see Config.StoreSecretFile).

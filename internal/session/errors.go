@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
 // StoreError is a device store that cannot be opened or used. What a person sees of it, in
@@ -34,7 +36,7 @@ const (
 	StoreCorrupt           = "Corrupt"
 	StoreSchemaUpgrade     = "SchemaUpgradeFailed"
 	StoreUnavailable       = "Unavailable"
-	StoreOwnedElsewhere    = "OwnedByAnotherResource"
+	StoreOwnedElsewhere    = sessionenv.StoreClassOwnedElsewhere
 	StoreHoldsOtherDevices = "HoldsOtherDevices"
 )
 

@@ -6,16 +6,6 @@ import (
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
 
-// resumable states are those a reconnect request restarts in place. Replaced is not among
-// them: the controller answers that request with a new pod.
-var resumable = map[whatsappv1alpha1.SessionState]bool{
-	whatsappv1alpha1.SessionLoggedOut:      true,
-	whatsappv1alpha1.SessionPairingTimeout: true,
-	whatsappv1alpha1.SessionTemporaryBan:   true,
-	whatsappv1alpha1.SessionConnectFailure: true,
-	whatsappv1alpha1.SessionDisconnected:   true,
-}
-
 // onResource takes a new version of the resource: the reconnect limit, deletion and the two
 // request tokens. It reports whether it started something (so start does not connect too).
 func (m *machine) onResource(ctx context.Context, wac *whatsappv1alpha1.WhatsAppConnection) bool {
@@ -57,7 +47,7 @@ func (m *machine) onResource(ctx context.Context, wac *whatsappv1alpha1.WhatsApp
 			m.retryStore(ctx)
 			return true
 		}
-		if !m.replaced && resumable[m.st.State] && (m.halted || m.st.State == whatsappv1alpha1.SessionDisconnected) {
+		if !m.replaced && m.st.State.ResumesOnRequest() && (m.halted || m.st.State == whatsappv1alpha1.SessionDisconnected) {
 			m.attempts.Store(0)
 			m.st.ReconnectAttempts = 0
 			m.windows, m.banRetried = 0, false

@@ -19,7 +19,7 @@ const (
 	PodUID  = "WA_POD_UID"
 	// LeaseName is the Lease the controller created for the session to hold.
 	LeaseName = "WA_LEASE_NAME"
-	// StoreType is "sqlite" or "postgres".
+	// StoreType is StoreSQLite or StorePostgres.
 	StoreType = "WA_STORE_TYPE"
 	// SQLitePath is the device database file on the store volume.
 	SQLitePath = "WA_SQLITE_PATH"

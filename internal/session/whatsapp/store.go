@@ -59,13 +59,13 @@ func openStore(ctx context.Context, cfg session.StoreConfig, log waLog.Logger) (
 	var dialect, dsn string
 	classify := postgresError
 	switch cfg.Type {
-	case "", "sqlite":
+	case "", sessionenv.StoreSQLite:
 		if cfg.SQLitePath == "" {
 			return nil, nil, "", session.NewStoreError(session.StoreNotConfigured, sessionenv.SQLitePath+" is not set", nil)
 		}
 		dialect, dsn = "sqlite", SQLiteDSN(cfg.SQLitePath)
 		classify = func(err error) *session.StoreError { return sqliteError(cfg.SQLitePath, err) }
-	case "postgres":
+	case sessionenv.StorePostgres:
 		if cfg.PostgresDSN == "" {
 			return nil, nil, "", session.NewStoreError(session.StoreNotConfigured, sessionenv.PostgresDSN+" is not set", nil)
 		}
