@@ -30,7 +30,6 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
@@ -117,18 +116,15 @@ func startManager(ctx context.Context, tune ...func(*managerSetup)) {
 	for _, t := range tune {
 		t(setup)
 	}
-	cacheOpts, opts = setup.Cache, setup.Options
-	mgr, err := ctrl.NewManager(setup.Config, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cacheOpts,
-		// Several managers run in one test process; each registers the same controller name.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	mgr, err := NewManager(ctx, setup.Config, ManagerOptions{
+		Reconciler: setup.Options,
+		Tune: func(o *ctrl.Options) {
+			o.Cache = setup.Cache
+			// Several managers run in one test process; each registers the same controller name.
+			o.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+		},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	r := NewReconciler(mgr, opts)
-	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

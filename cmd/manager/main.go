@@ -9,22 +9,16 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/controllers"
 )
 
@@ -34,35 +28,31 @@ const defaultSessionImage = "ghcr.io/waoperator/whatsapp-operator:latest"
 
 func main() {
 	var (
-		metricsAddr, probeAddr, sessionImage string
-		leaderElect, secureMetrics           bool
-		lostNodeRecovery                     bool
-		crashBackoffMax                      time.Duration
-		concurrency                          int
-		logoutTimeout, crashBackoff          time.Duration
-		session                              controllers.SessionConfig
-		watchNamespaces                      string
-		clusterWideClaims                    bool
+		metricsAddr     string
+		secureMetrics   bool
+		watchNamespaces string
+		o               = controllers.ManagerOptions{Reconciler: controllers.DefaultOptions()}
+		r, session      = &o.Reconciler, &o.Reconciler.Session
+		defaults        = controllers.DefaultOptions()
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (HTTP with --metrics-secure=false). 0 disables it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS, with authentication and authorization by the API server.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
-	flag.BoolVar(&leaderElect, "leader-elect", false,
+	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.BoolVar(&o.LeaderElection, "leader-elect", false,
 		"Elect a leader among manager replicas, so that one reconciles at a time. On in the shipped manifests.")
-	defaults := controllers.DefaultOptions()
-	flag.IntVar(&concurrency, "max-concurrent-reconciles", defaults.MaxConcurrentReconciles, "How many WhatsAppConnections are reconciled at once.")
-	flag.DurationVar(&logoutTimeout, "logout-timeout", defaults.LogoutTimeout,
+	flag.IntVar(&r.MaxConcurrentReconciles, "max-concurrent-reconciles", defaults.MaxConcurrentReconciles, "How many WhatsAppConnections are reconciled at once.")
+	flag.DurationVar(&r.LogoutTimeout, "logout-timeout", defaults.LogoutTimeout,
 		"How long deleting a WhatsAppConnection waits for its session to log the device out before it goes anyway.")
-	flag.DurationVar(&crashBackoff, "session-crash-backoff", defaults.CrashBackoff,
+	flag.DurationVar(&r.CrashBackoff, "session-crash-backoff", defaults.CrashBackoff,
 		"How long a session pod that exited within 30 s of starting stays before it is replaced; doubles with each such exit in a row.")
-	flag.DurationVar(&crashBackoffMax, "session-crash-backoff-max", defaults.CrashBackoffMax,
+	flag.DurationVar(&r.CrashBackoffMax, "session-crash-backoff-max", defaults.CrashBackoffMax,
 		"The longest the crash backoff grows to.")
-	flag.BoolVar(&lostNodeRecovery, "lost-node-recovery", defaults.LostNodeRecovery,
+	flag.BoolVar(&r.LostNodeRecovery, "lost-node-recovery", defaults.LostNodeRecovery,
 		"Force-delete and replace a session pod whose node is not Ready once its Lease has not been renewed for a Lease duration. "+
 			"Needs get/list/watch on Nodes; a ReadWriteOnce store volume may stay attached to the lost node.")
-	flag.StringVar(&sessionImage, "session-image", os.Getenv("SESSION_IMAGE"),
+	flag.StringVar(&session.Image, "session-image", os.Getenv("SESSION_IMAGE"),
 		"Image of session pods when a resource does not set spec.session.image. Default: $SESSION_IMAGE, else the manager's own image.")
 	flag.DurationVar(&session.LeaseDuration, "session-lease-duration", defaults.Session.LeaseDuration,
 		"How long a session's Lease lasts without renewal; the longest a dead session blocks its replacement.")
@@ -70,7 +60,6 @@ func main() {
 		"How long a session keeps trying to renew its Lease before it drops its WhatsApp connection.")
 	flag.DurationVar(&session.RetryPeriod, "session-retry-period", defaults.Session.RetryPeriod,
 		"How often a session renews its Lease (one API write each).")
-	session.Resources = defaults.Session.Resources
 	flag.Var(quantityFlag{session.Resources.Requests, corev1.ResourceCPU}, "session-cpu-request",
 		"CPU request of session pods that do not set spec.session.resources.")
 	flag.Var(quantityFlag{session.Resources.Requests, corev1.ResourceMemory}, "session-memory-request",
@@ -79,7 +68,7 @@ func main() {
 		"Memory limit of session pods that do not set spec.session.resources.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces the manager watches and acts in; empty: every namespace. With it the manager needs Roles in those namespaces only (config/namespaced, chart value watchNamespaces).")
-	flag.BoolVar(&clusterWideClaims, "cluster-wide-claims", false,
+	flag.BoolVar(&r.ClusterWideClaims, "cluster-wide-claims", false,
 		"Refuse a phone number or device claimed by a WhatsAppConnection in any watched namespace, not only in the resource's own. "+
 			"Messages never name the other namespace's objects.")
 	opts := zap.Options{Development: false}
@@ -88,76 +77,55 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	scope := watchScope{namespaces: splitNamespaces(watchNamespaces), clusterWideClaims: clusterWideClaims}
-	recovery := controllers.Options{CrashBackoff: crashBackoff, CrashBackoffMax: crashBackoffMax, LostNodeRecovery: lostNodeRecovery}
-	if err := run(ctrl.SetupSignalHandler(), metricsAddr, secureMetrics, probeAddr, leaderElect, concurrency, logoutTimeout, recovery, sessionImage, session, scope); err != nil {
+	o.Namespaces = splitNamespaces(watchNamespaces)
+	o.Metrics = metricsOptions(metricsAddr, secureMetrics)
+	// Conditions and phase of every resource, from the cache: no monitoring agent needs to read
+	// WhatsAppConnections (and with them the QR codes).
+	r.StateMetrics = metrics.Registry
+	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, metricsAddr string, secureMetrics bool, probeAddr string, leaderElect bool,
-	concurrency int, logoutTimeout time.Duration, recovery controllers.Options, sessionImage string, session controllers.SessionConfig, scope watchScope) error {
+// metricsOptions serve /metrics on addr, over HTTPS with the API server's authentication and
+// authorization when secure.
+func metricsOptions(addr string, secure bool) metricsserver.Options {
+	m := metricsserver.Options{
+		BindAddress:   addr,
+		SecureServing: secure,
+		// HTTP/2 is off: it has had rapid-reset and stream-cancellation CVEs.
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
+	if secure {
+		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return m
+}
+
+// run starts the manager o describes; an empty session image becomes the manager's own.
+func run(ctx context.Context, o controllers.ManagerOptions) error {
+	session := &o.Reconciler.Session
 	// client-go's elector refuses renew-deadline <= 1.2 × retry-period (its jitter); check here so
 	// a bad flag stops the manager instead of every session pod.
 	if session.RenewDeadline >= session.LeaseDuration || float64(session.RenewDeadline) <= 1.2*float64(session.RetryPeriod) {
 		return errors.New("session timings must satisfy 1.2 × retry-period < renew-deadline < lease-duration")
 	}
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(whatsappv1alpha1.AddToScheme(scheme))
-
-	metricsOpts := metricsserver.Options{
-		BindAddress:   metricsAddr,
-		SecureServing: secureMetrics,
-		// HTTP/2 is off: it has had rapid-reset and stream-cancellation CVEs.
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
-	}
-	if secureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
-	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("no Kubernetes configuration (kubeconfig or in-cluster): %w", err)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Cache:                         controllers.CacheOptions(scope.namespaces...),
-		Metrics:                       metricsOpts,
-		HealthProbeBindAddress:        probeAddr,
-		LeaderElection:                leaderElect,
-		LeaderElectionID:              "whatsapp-operator.waoperator.io",
-		LeaderElectionReleaseOnCancel: true,
-	})
-	if err != nil {
-		return err
+	if session.Image == "" {
+		reader, err := client.New(cfg, client.Options{Scheme: controllers.NewScheme()})
+		if err != nil {
+			return err
+		}
+		session.Image = ownImage(ctx, reader)
 	}
-	if sessionImage == "" {
-		sessionImage = ownImage(ctx, mgr.GetAPIReader())
-	}
-	session.Image = sessionImage
 	ctrl.Log.WithName("setup").Info("session pods", "image", session.Image, "leaseDuration", session.LeaseDuration,
-		"watchNamespaces", scope.namespaces, "clusterWideClaims", scope.clusterWideClaims)
-
-	r := controllers.NewReconciler(mgr, controllers.Options{
-		Session:                 session,
-		LogoutTimeout:           logoutTimeout,
-		CrashBackoff:            recovery.CrashBackoff,
-		CrashBackoffMax:         recovery.CrashBackoffMax,
-		LostNodeRecovery:        recovery.LostNodeRecovery,
-		MaxConcurrentReconciles: concurrency,
-		ClusterWideClaims:       scope.clusterWideClaims,
-		// Conditions and phase of every resource, from the cache: no monitoring agent needs to
-		// read WhatsAppConnections (and with them the QR codes).
-		StateMetrics: metrics.Registry,
-	})
-	if err := r.SetupWithManager(ctx, mgr); err != nil {
-		return err
-	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		"watchNamespaces", o.Namespaces, "clusterWideClaims", o.Reconciler.ClusterWideClaims)
+	mgr, err := controllers.NewManager(ctx, cfg, o)
+	if err != nil {
 		return err
 	}
 	return mgr.Start(ctx)
@@ -198,12 +166,6 @@ func (f quantityFlag) Set(v string) error {
 	}
 	f.list[f.name] = q
 	return nil
-}
-
-// watchScope is where the manager acts and how far a claim reaches.
-type watchScope struct {
-	namespaces        []string
-	clusterWideClaims bool
 }
 
 // splitNamespaces parses --watch-namespaces: comma-separated, blanks dropped.

@@ -11,10 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/controllers"
@@ -127,37 +125,28 @@ var _ = Describe("a pairing by another account than spec.pairing.phoneNumber", f
 // startController runs the operator's reconciler, watching only ns so that it leaves the other
 // specs' hand-made objects alone.
 func startController(ns string, logger ...logr.Logger) {
-	opts := ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  watchOnly(ns),
-		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
-	}
-	if len(logger) > 0 {
-		opts.Logger = logger[0]
-	}
-	mgr, err := ctrl.NewManager(cfg, opts)
-	Expect(err).NotTo(HaveOccurred())
-	r := controllers.NewReconciler(mgr, controllers.Options{
-		Session: controllers.SessionConfig{
-			Image: "example.com/whatsapp-operator:test", LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
-		},
-		LogoutTimeout: timeout, CrashBackoff: retryPeriod, MaxConcurrentReconciles: 2,
-	})
 	mgrCtx, stop := context.WithCancel(ctx)
 	DeferCleanup(stop)
-	Expect(r.SetupWithManager(mgrCtx, mgr)).To(Succeed())
+	mgr, err := controllers.NewManager(mgrCtx, cfg, controllers.ManagerOptions{
+		Reconciler: controllers.Options{
+			Session: controllers.SessionConfig{
+				Image: "example.com/whatsapp-operator:test", LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+			},
+			LogoutTimeout: timeout, CrashBackoff: retryPeriod, MaxConcurrentReconciles: 2,
+		},
+		Namespaces: []string{ns},
+		Tune: func(o *ctrl.Options) {
+			o.Controller = config.Controller{SkipNameValidation: ptrTo(true)}
+			if len(logger) > 0 {
+				o.Logger = logger[0]
+			}
+		},
+	})
+	Expect(err).NotTo(HaveOccurred())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(mgrCtx)).To(Succeed())
 	}()
-}
-
-func watchOnly(ns string) cache.Options {
-	o := controllers.CacheOptions()
-	o.DefaultNamespaces = map[string]cache.Config{ns: {}}
-	return o
 }
 
 func ptrTo[T any](v T) *T { return &v }

@@ -34,7 +34,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/controllers"
@@ -231,29 +230,25 @@ func (s *stack) proxy(uid types.UID) *cutProxy {
 // can start once, so each restart builds a new one; controller-runtime refuses a second
 // controller of the same name in one process unless told the first is gone.
 func (s *stack) startManager() error {
-	mgr, err := ctrl.NewManager(s.cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:  "0",
-		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
-		GracefulShutdownTimeout: ptr.To(10 * time.Second),
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := controllers.NewManager(ctx, s.cfg, controllers.ManagerOptions{
+		Reconciler: controllers.Options{
+			Session:       sessionConfig,
+			LogoutTimeout: 10 * time.Second,
+			// The schedule hits a connection again soon after it recovered, which the controller
+			// rightly counts as exits in a row; a short backoff keeps that from dominating the
+			// figures (bench -only failover measures kill -9 with the default backoff).
+			CrashBackoff:            time.Second,
+			CrashBackoffMax:         4 * time.Second,
+			LostNodeRecovery:        true,
+			MaxConcurrentReconciles: 4,
+		},
+		Tune: func(o *ctrl.Options) {
+			o.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+			o.GracefulShutdownTimeout = ptr.To(10 * time.Second)
+		},
 	})
 	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := controllers.NewReconciler(mgr, controllers.Options{
-		Session:       sessionConfig,
-		LogoutTimeout: 10 * time.Second,
-		// The schedule hits a connection again soon after it recovered, which the controller
-		// rightly counts as exits in a row; a short backoff keeps that from dominating the
-		// figures (bench -only failover measures kill -9 with the default backoff).
-		CrashBackoff:            time.Second,
-		CrashBackoffMax:         4 * time.Second,
-		LostNodeRecovery:        true,
-		MaxConcurrentReconciles: 4,
-	})
-	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		cancel()
 		return err
 	}

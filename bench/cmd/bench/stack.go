@@ -25,11 +25,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/controllers"
@@ -155,31 +153,18 @@ func goRun(ctx context.Context, start func(context.Context) error) *background {
 func startManager(ctx context.Context, cfg *rest.Config, session *controllers.SessionConfig, namespaces ...string) (*background, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = clientQPS, clientBurst
-	opts := ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		// Several managers run one after the other in this process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	}
-	// cmd/manager's cache (managedFields stripped, pods without spec).
-	opts.Cache = controllers.CacheOptions()
-	if len(namespaces) > 0 {
-		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range namespaces {
-			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
-		}
-	}
-	mgr, err := ctrl.NewManager(cfg, opts)
-	if err != nil {
-		return nil, err
-	}
 	ro := controllers.DefaultOptions()
 	if session != nil {
 		ro.Session = *session
 	}
 	ro.Session.Image = benchImage
-	if err := controllers.NewReconciler(mgr, ro).SetupWithManager(ctx, mgr); err != nil {
+	mgr, err := controllers.NewManager(ctx, cfg, controllers.ManagerOptions{
+		Reconciler: ro,
+		Namespaces: namespaces,
+		// Several managers run one after the other in this process.
+		Tune: func(o *ctrl.Options) { o.Controller = config.Controller{SkipNameValidation: ptr.To(true)} },
+	})
+	if err != nil {
 		return nil, err
 	}
 	b := goRun(ctx, mgr.Start)
