@@ -137,6 +137,9 @@ func startStack(t *testing.T, dir string) *stack {
 		// kube-apiserver's graceful shutdown outlasts envtest's 20 s default with watches open;
 		// a restart fault should not take that long, and a SIGKILL after 5 s is a fault too.
 		ControlPlaneStopTimeout: 5 * time.Second,
+		// envtest's 20 s default start timeout is not enough for a kube-apiserver on two cores
+		// that other builds keep busy (seen at load 25: five attempts of 20 s all timed out).
+		ControlPlaneStartTimeout: 2 * time.Minute,
 	}
 	api := s.env.ControlPlane.GetAPIServer()
 	// A CertDir of our own survives Stop, so a restarted API server serves the same
