@@ -172,12 +172,13 @@ func update(ns, name string, change func(*whatsappv1alpha1.WhatsAppConnection)) 
 	return wac
 }
 
-// sessionPod waits for the session pod of a resource and returns it.
+// sessionPod waits for the session pod of a resource and returns it. The wait allows for a
+// manager a spec has just started (otherManager): its caches sync before its first pass.
 func sessionPod(ns, name string) *corev1.Pod {
 	pod := &corev1.Pod{}
 	Eventually(func() error {
 		return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + sessionSuffix}, pod)
-	}).Should(Succeed())
+	}, 10*time.Second).Should(Succeed())
 	return pod
 }
 
@@ -335,6 +336,13 @@ func otherManager(name string, tune func(*managerSetup)) func(*whatsappv1alpha1.
 	DeferCleanup(stopMgr)
 	startManager(mgrCtx, func(m *managerSetup) {
 		tune(m)
+		// ByObject is keyed by pointer: replace the main manager's selector rather than add a
+		// second entry for the same kind, of which the cache would pick either.
+		for obj := range m.Cache.ByObject {
+			if _, ok := obj.(*whatsappv1alpha1.WhatsAppConnection); ok {
+				delete(m.Cache.ByObject, obj)
+			}
+		}
 		m.Cache.ByObject[&whatsappv1alpha1.WhatsAppConnection{}] = cache.ByObject{Label: labels.SelectorFromSet(labels.Set{testManagerLabel: name})}
 	})
 	return func(w *whatsappv1alpha1.WhatsAppConnection) {
