@@ -118,6 +118,7 @@ func (s *Server) ControlHandler() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	s.messagingRoutes(mux)
+	s.inboundRoutes(mux)
 	return mux
 }
 

@@ -97,6 +97,9 @@ func (c *conn) handleNode(node *waBinary.Node) {
 		c.handleReceipt(node)
 	case "ack":
 		c.handleMessageAck(node)
+		c.handleReceiptAck(node)
+	case "message":
+		c.handleDeviceMessage(node)
 	case "presence", "chatstate":
 		// Nothing the fake needs to act on.
 	default:
@@ -120,6 +123,8 @@ func (c *conn) handleIQ(node *waBinary.Node) {
 		c.handleEncryptIQ(node)
 	case "md":
 		c.handleMDIQ(node)
+	case "usync":
+		c.handleUsync(node)
 	default:
 		// passive/active and the rest: an empty result keeps the client
 		// going; anything that needs real content is out of scope.

@@ -183,6 +183,7 @@ func (s *Server) pump(dev *deviceRecord) int {
 // <ib><offline count/></ib>, which whatsmeow reports as OfflineSyncCompleted.
 func (s *Server) deliverOffline(c *conn) {
 	n := s.pump(c.device)
+	s.pumpReceipts(c.device)
 	err := c.sendNode(waBinary.Node{Tag: "ib", Content: []waBinary.Node{{Tag: "offline", Attrs: waBinary.Attrs{"count": strconv.Itoa(n)}}}})
 	if err != nil {
 		c.log.Debug("sending offline marker failed", "err", err)

@@ -123,6 +123,7 @@ type Server struct {
 	closed      bool
 	nextLIDUser uint64
 	msg         *messaging // routing state, created on first use
+	in          *inbound   // device → phone state, created on first use
 }
 
 type connCtxKey struct{}
