@@ -44,6 +44,8 @@ type Opener struct {
 	// InboxRetention is how long an event stays in the inbox once every sink has it
 	// (default 7 days); PruneEvery how often that is enforced (default 1 h).
 	InboxRetention, PruneEvery time.Duration
+	// Send configures the outbox (outbox.go).
+	Send SendOptions
 }
 
 // Open implements session.OpenClientFunc.
@@ -87,7 +89,13 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 	if a.opener.DisplayName == "" {
 		a.opener.DisplayName = "Chrome"
 	}
+	if a.outbox, err = startOutbox(ctx, db, dialect, a, o.Send, log.WithName("outbox")); err != nil {
+		a.delivery.stop()
+		_ = container.Close()
+		return nil, safeError(err)
+	}
 	if err := a.use(dev); err != nil {
+		a.outbox.stop()
 		_ = container.Close()
 		return nil, err
 	}
@@ -98,6 +106,7 @@ type client struct {
 	container       *sqlstore.Container
 	inbox           *inbox.Store
 	delivery        *delivery
+	outbox          *outboxRun
 	db              *sql.DB // the store's database, for its owner record
 	log             waLog.Logger
 	opener          Opener
@@ -138,6 +147,7 @@ func (a *client) use(dev *store.Device) error {
 			}
 		}
 	})
+	cli.AddEventHandler(a.outboxReceipts)
 	cli.AddEventHandlerWithSuccessStatus(func(evt any) bool {
 		if a.current.Load() != cli {
 			return false // a client replaced by Logout must not acknowledge anything
@@ -249,5 +259,6 @@ func (a *client) Close() error {
 	a.current.Load().Disconnect()
 	close(a.done)
 	a.delivery.stop()
+	a.outbox.stop()
 	return a.container.Close()
 }
