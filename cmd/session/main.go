@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager/signals"
 
 	"github.com/waoperator/whatsapp-operator/internal/session"
+	"github.com/waoperator/whatsapp-operator/internal/session/outbox"
 	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
 	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
@@ -28,6 +29,8 @@ func main() {
 		"How long after the last good renewal the session drops WhatsApp; must exceed 1.2 × retry-period.")
 	flag.DurationVar(&cfg.RetryPeriod, sessionenv.FlagRetryPeriod, session.DefaultRetryPeriod,
 		"How often the Lease is renewed (one API write each).")
+	var send sendAPIFlags
+	send.bind(flag.CommandLine)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -45,15 +48,22 @@ func main() {
 	cfg.REST = rest
 	store := session.StoreFromEnv()
 	cfg.StoreSecretFile, cfg.StoreSecretValue = store.PostgresDSNFile, store.PostgresDSN
+	slot := &outbox.Slot{}
 	cfg.OpenClient = whatsapp.Opener{Store: store,
-		Owner: whatsapp.StoreOwner{Namespace: cfg.Namespace, Name: cfg.ConnectionName}}.Open
+		Owner: whatsapp.StoreOwner{Namespace: cfg.Namespace, Name: cfg.ConnectionName},
+		Send:  whatsapp.SendOptions{Slot: slot}}.Open
 
 	rt, err := session.New(cfg, log.WithValues("connection", cfg.Namespace+"/"+cfg.ConnectionName, "pod", cfg.PodName))
 	if err != nil {
 		log.Error(err, "invalid configuration")
 		os.Exit(2)
 	}
-	if err := rt.Run(signals.SetupSignalHandler()); err != nil {
+	ctx := signals.SetupSignalHandler()
+	if err := serveSendAPI(ctx, send, cfg, rt, slot, rest, log.WithName("send-api")); err != nil {
+		log.Error(err, "cannot start the send API")
+		os.Exit(1)
+	}
+	if err := rt.Run(ctx); err != nil {
 		log.Error(err, "session ended")
 		os.Exit(1)
 	}

@@ -32,6 +32,8 @@ type machine struct {
 	// attempts and maxAttempts are read by whatsmeow's reconnect goroutine through shouldReconnect.
 	attempts, maxAttempts atomic.Int32
 	connected             atomic.Bool
+	// state is st.State as last published, for readers off the machine's goroutine (send API).
+	state atomic.Value
 
 	halted         bool // a terminal state: nothing happens until a request
 	replaced       bool // StreamReplaced: never connect again in this process
@@ -135,6 +137,7 @@ func (m *machine) shouldReconnect(err error) bool {
 func (m *machine) publish(ctx context.Context) {
 	m.metrics.setState(m.st.State)
 	m.connected.Store(m.st.State == whatsappv1alpha1.SessionConnected)
+	m.state.Store(m.st.State)
 	wctx, cancel := context.WithTimeout(ctx, m.cfg.RenewDeadline)
 	defer cancel()
 	if err := m.pub.publish(wctx, m.st); err != nil {

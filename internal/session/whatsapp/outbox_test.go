@@ -89,7 +89,7 @@ func TestOutboxMessagesReachEachPhoneOnceInOrderAndAreReadThere(t *testing.T) {
 		return m.State
 	}
 	for _, id := range ids {
-		g.Eventually(func() outbox.State { return stateOf(id) }).WithTimeout(15 * time.Second).Should(Equal(outbox.Delivered), id)
+		g.Eventually(func() outbox.State { return stateOf(id) }).WithTimeout(15*time.Second).Should(Equal(outbox.Delivered), id)
 	}
 	m, err := box.Store.Get(ctx, ids[0])
 	g.Expect(err).NotTo(HaveOccurred())
@@ -101,7 +101,7 @@ func TestOutboxMessagesReachEachPhoneOnceInOrderAndAreReadThere(t *testing.T) {
 	g.Expect(phones[1].MarkRead()).To(Equal(perPhone))
 	for _, id := range ids {
 		if id[:11] == phones[1].Number() {
-			g.Eventually(func() outbox.State { return stateOf(id) }).WithTimeout(15 * time.Second).Should(Equal(outbox.Read), id)
+			g.Eventually(func() outbox.State { return stateOf(id) }).WithTimeout(15*time.Second).Should(Equal(outbox.Read), id)
 		}
 	}
 	g.Expect(stateOf(ids[0])).To(Equal(outbox.Delivered), "phone 1's messages are not read")

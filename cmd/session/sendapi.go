@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"strconv"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+
+	"github.com/waoperator/whatsapp-operator/internal/session"
+	"github.com/waoperator/whatsapp-operator/internal/session/outbox"
+	"github.com/waoperator/whatsapp-operator/internal/session/sendapi"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
+)
+
+// sendAPIFlags are the send API's command-line settings.
+type sendAPIFlags struct{ addr, certFile, keyFile string }
+
+func (f *sendAPIFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.addr, sessionenv.FlagSendAPIBindAddress, ":"+strconv.Itoa(sessionenv.SendAPIPort),
+		"Address of the send API (POST /v1/messages); 0 disables it.")
+	fs.StringVar(&f.certFile, sessionenv.FlagSendAPITLSCertFile, "", "TLS certificate of the send API; empty serves plain HTTP.")
+	fs.StringVar(&f.keyFile, sessionenv.FlagSendAPITLSKeyFile, "", "TLS key of the send API.")
+}
+
+// serveSendAPI starts the send API of the connection over the outbox in slot; the API server
+// decides who may use it (TokenReview and SubjectAccessReview with the session's credentials).
+func serveSendAPI(ctx context.Context, f sendAPIFlags, cfg session.Config, rt *session.Runtime, slot *outbox.Slot, rc *rest.Config, log logr.Logger) error {
+	if f.addr == "" || f.addr == "0" {
+		return nil
+	}
+	reviewer, err := sendapi.NewReviewer(rc)
+	if err != nil {
+		return err
+	}
+	h := &sendapi.Handler{Outbox: slot, State: rt.State, Log: log,
+		Auth: &sendapi.Authorizer{Reviewer: reviewer, Namespace: cfg.Namespace, Name: cfg.ConnectionName}}
+	return sendapi.Serve(ctx, f.addr, h.Routes(), f.certFile, f.keyFile, log)
+}
