@@ -7,6 +7,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,6 +95,8 @@ func ownedObjects(wac *whatsappv1alpha1.WhatsAppConnection) []client.Object {
 		named(&rbacv1.RoleBinding{}, sessionName(wac)),
 		named(&rbacv1.Role{}, sessionName(wac)),
 		named(&corev1.ServiceAccount{}, sessionName(wac)),
+		named(&corev1.Service{}, sessionName(wac)),
+		named(&networkingv1.NetworkPolicy{}, sessionName(wac)),
 	}
 	if wac.Spec.Store.SQLite != nil {
 		objs = append(objs, named(&corev1.PersistentVolumeClaim{}, storeName(wac)))

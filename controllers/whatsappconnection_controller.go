@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -164,6 +165,8 @@ func CacheOptions(namespaces ...string) cache.Options {
 			&corev1.PersistentVolumeClaim{}: owned,
 			&rbacv1.Role{}:                  owned,
 			&rbacv1.RoleBinding{}:           owned,
+			&corev1.Service{}:               owned,
+			&networkingv1.NetworkPolicy{}:   owned,
 		},
 	}
 	if len(namespaces) > 0 {
@@ -267,6 +270,8 @@ func (r *WhatsAppConnectionReconciler) reconcile(ctx context.Context, p *pass) (
 		{"halt on what the session reports", r.haltOnSessionReport},
 		{"suspend", r.suspendIfAsked},
 		{"session RBAC", r.ensureRBAC},
+		{"send API access reviews", r.ensureAuthDelegation},
+		{"send API Service", r.ensureSendAPIService},
 		{"device store", r.ensureStore},
 		{"Lease", r.ensureLease},
 		{"session pod", r.ensurePod},

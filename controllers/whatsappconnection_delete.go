@@ -65,6 +65,9 @@ func (r *WhatsAppConnectionReconciler) reconcileDelete(ctx context.Context, wac 
 		}
 	}
 
+	if err := r.deleteAuthDelegation(ctx, wac); err != nil {
+		return ctrl.Result{}, err
+	}
 	r.leases.forget(client.ObjectKey{Namespace: wac.Namespace, Name: sessionName(wac)})
 	controllerutil.RemoveFinalizer(wac, finalizer)
 	// Another pass (or manager) may have released it already.

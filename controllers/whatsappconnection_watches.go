@@ -7,6 +7,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -99,6 +100,8 @@ func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr
 		Watches(&corev1.ServiceAccount{}, bySession, builder.WithPredicates(notOwnCreate{}, ownershipChanged{})).
 		Watches(&rbacv1.Role{}, bySession, builder.WithPredicates(notOwnCreate{})).
 		Watches(&rbacv1.RoleBinding{}, bySession, builder.WithPredicates(notOwnCreate{})).
+		Watches(&corev1.Service{}, bySession, builder.WithPredicates(notOwnCreate{})).
+		Watches(&networkingv1.NetworkPolicy{}, bySession, builder.WithPredicates(notOwnCreate{})).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(mapByName(storeSuffix)),
 			builder.WithPredicates(notOwnCreate{}, ownershipChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).

@@ -36,5 +36,6 @@ func serveSendAPI(ctx context.Context, f sendAPIFlags, cfg session.Config, rt *s
 	}
 	h := &sendapi.Handler{Outbox: slot, State: rt.State, Log: log,
 		Auth: &sendapi.Authorizer{Reviewer: reviewer, Namespace: cfg.Namespace, Name: cfg.ConnectionName}}
-	return sendapi.Serve(ctx, f.addr, h.Routes(), f.certFile, f.keyFile, log)
+	_, err = sendapi.Serve(ctx, f.addr, h.Routes(), f.certFile, f.keyFile, log)
+	return err
 }

@@ -199,6 +199,7 @@ func (t linkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // runningSession is one session runtime, as one session pod would run it.
 type runningSession struct {
+	rt       *session.Runtime
 	pod, uid string
 	link     *apiLink
 	cancel   context.CancelFunc
@@ -254,6 +255,7 @@ func (c *connection) start(pod string, store session.StoreConfig, tweaks ...func
 	}
 	rt, err := session.New(sc, log)
 	Expect(err).NotTo(HaveOccurred())
+	s.rt = rt
 	runCtx, cancelRun := context.WithCancel(ctx)
 	s.cancel = cancelRun
 	go func() {

@@ -16,11 +16,11 @@ import (
 // Serve listens on addr and serves h until ctx ends. With certFile and keyFile (a
 // kubernetes.io/tls Secret, as cert-manager writes it) it serves HTTPS and picks up a renewed
 // certificate without a restart; without them plain HTTP, which the controller's NetworkPolicy
-// confines to the connection's namespace. It returns once listening.
-func Serve(ctx context.Context, addr string, h http.Handler, certFile, keyFile string, log logr.Logger) error {
+// confines to the connection's namespace. It returns the address it listens on.
+func Serve(ctx context.Context, addr string, h http.Handler, certFile, keyFile string, log logr.Logger) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -35,7 +35,7 @@ func Serve(ctx context.Context, addr string, h http.Handler, certFile, keyFile s
 		certs := &certFiles{cert: certFile, key: keyFile}
 		if _, err := certs.get(nil); err != nil {
 			_ = ln.Close()
-			return err
+			return nil, err
 		}
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
 		ln = tls.NewListener(ln, srv.TLSConfig)
@@ -51,7 +51,7 @@ func Serve(ctx context.Context, addr string, h http.Handler, certFile, keyFile s
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	return nil
+	return ln.Addr(), nil
 }
 
 // certFiles loads a key pair again when its files change (a mounted Secret is updated in place).

@@ -1,0 +1,125 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+// The session's send API asks the API server who a caller is (TokenReview) and whether it may
+// send (SubjectAccessReview). Both are cluster-scoped, so a RoleBinding cannot grant them: each
+// session's ServiceAccount gets a ClusterRoleBinding to the built-in system:auth-delegator,
+// which allows exactly those two creates and nothing else.
+//
+// Granting it needs neither escalate nor bind: the API server lets a user bind a role whose
+// every permission the user holds, and the manager holds both (the markers below, which it
+// also needs for its own metrics endpoint). What the manager can bind is therefore capped by
+// what it has; a binding to anything more (cluster-admin) is refused (the envtest spec "binds
+// system:auth-delegator without escalate or bind" checks both). The binding's subject is the
+// session's ServiceAccount alone.
+//
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterrolebindings,verbs=get;create;update;delete
+
+// authDelegatorRole is the built-in ClusterRole with tokenreviews and subjectaccessreviews create.
+const authDelegatorRole = "system:auth-delegator"
+
+// ownerAnnotation marks a cluster-scoped object made for a resource: a ClusterRoleBinding
+// cannot have a namespaced owner reference (the garbage collector would never resolve it), so
+// the resource's UID is kept here and the controller deletes the binding itself.
+const ownerAnnotation = "whatsapp.waoperator.io/owner"
+
+// authDelegatorBindingName names the session's ClusterRoleBinding after its namespace and
+// name; a name too long for the API is shortened with a hash.
+func authDelegatorBindingName(wac *whatsappv1alpha1.WhatsAppConnection) string {
+	name := "whatsapp-session:" + wac.Namespace + ":" + wac.Name
+	if len(name) <= 253 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(wac.Namespace + "/" + wac.Name))
+	return name[:253-17] + "-" + hex.EncodeToString(sum[:8])
+}
+
+func ownerValue(wac *whatsappv1alpha1.WhatsAppConnection) string {
+	return fmt.Sprintf("%s/%s/%s", wac.Namespace, wac.Name, wac.UID)
+}
+
+func desiredAuthDelegatorBinding(wac *whatsappv1alpha1.WhatsAppConnection) *rbacv1.ClusterRoleBinding {
+	return &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: authDelegatorBindingName(wac), Labels: commonLabels(wac),
+			Annotations: map[string]string{ownerAnnotation: ownerValue(wac)}},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: authDelegatorRole},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sessionName(wac), Namespace: wac.Namespace}},
+	}
+}
+
+// ensureAuthDelegation creates the session's ClusterRoleBinding, or puts its subjects back. It
+// reads around the cache: the manager does not list or watch ClusterRoleBindings. A manager
+// installed for some namespaces only (Roles, no cluster-wide rights) cannot grant it: the
+// connection works without it, and its send API answers 503 until a cluster admin binds
+// system:auth-delegator to the session's ServiceAccount.
+func (r *WhatsAppConnectionReconciler) ensureAuthDelegation(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	desired := desiredAuthDelegatorBinding(p.wac)
+	current := &rbacv1.ClusterRoleBinding{}
+	err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(desired), current)
+	if apierrors.IsNotFound(err) {
+		err = r.Create(ctx, desired)
+		if apierrors.IsAlreadyExists(err) {
+			err = nil
+		}
+	}
+	if apierrors.IsForbidden(err) {
+		logf.FromContext(ctx).V(1).Info("cannot bind system:auth-delegator for the send API (namespaced install?)", "error", err.Error())
+		return nil, nil
+	}
+	if err != nil || current.Name == "" {
+		return nil, err
+	}
+	if current.Annotations[ownerAnnotation] != ownerValue(p.wac) {
+		return nil, &notOwnedError{kind: "ClusterRoleBinding", name: current.Name}
+	}
+	if current.RoleRef != desired.RoleRef {
+		// roleRef is immutable: replace the binding.
+		uid := current.UID
+		if err := r.Delete(ctx, current, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+			return nil, err
+		}
+		return &ctrl.Result{Requeue: true}, nil
+	}
+	if !equality.Semantic.DeepEqual(current.Subjects, desired.Subjects) {
+		current.Subjects = desired.Subjects
+		if err := r.Update(ctx, current); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// deleteAuthDelegation removes the session's ClusterRoleBinding when this resource made it.
+func (r *WhatsAppConnectionReconciler) deleteAuthDelegation(ctx context.Context, wac *whatsappv1alpha1.WhatsAppConnection) error {
+	current := &rbacv1.ClusterRoleBinding{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Name: authDelegatorBindingName(wac)}, current)
+	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if current.Annotations[ownerAnnotation] != ownerValue(wac) {
+		return nil
+	}
+	uid := current.UID
+	return client.IgnoreNotFound(r.Delete(ctx, current, client.Preconditions{UID: &uid}))
+}

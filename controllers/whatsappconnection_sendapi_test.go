@@ -1,0 +1,118 @@
+package controllers
+
+import (
+	"os"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+)
+
+var _ = Describe("send API objects", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("creates the Service and a NetworkPolicy that admits the API port from the namespace only", func() {
+		wac := newConnection(ns, "shop")
+		svc := &corev1.Service{}
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-session"}, svc) }).Should(Succeed())
+		Expect(metav1.IsControlledBy(svc, wac)).To(BeTrue())
+		Expect(svc.Spec.Selector).To(HaveKeyWithValue("whatsapp.waoperator.io/connection", "shop"))
+		Expect(svc.Spec.Ports).To(HaveLen(1))
+		Expect(svc.Spec.Ports[0].Port).To(Equal(int32(80)))
+		Expect(svc.Spec.Ports[0].TargetPort).To(Equal(intstr.FromInt32(8090)))
+
+		policy := &networkingv1.NetworkPolicy{}
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-session"}, policy) }).Should(Succeed())
+		Expect(metav1.IsControlledBy(policy, wac)).To(BeTrue())
+		Expect(policy.Spec.PodSelector.MatchLabels).To(Equal(svc.Spec.Selector))
+		api := policy.Spec.Ingress[0]
+		Expect(api.Ports[0].Port.IntValue()).To(Equal(8090))
+		Expect(api.From).To(ConsistOf(networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{}}),
+			"pods of the connection's namespace, no namespaceSelector")
+
+		By("narrowing a policy someone widened")
+		policy.Spec.Ingress[0].From = nil
+		Expect(k8sClient.Update(ctx, policy)).To(Succeed())
+		Eventually(func() []networkingv1.NetworkPolicyPeer {
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(policy), policy)).To(Succeed())
+			return policy.Spec.Ingress[0].From
+		}).Should(HaveLen(1))
+	})
+
+	It("lets the session review tokens and access through system:auth-delegator, and removes that with the resource", func() {
+		wac := newConnection(ns, "shop")
+		crb := &rbacv1.ClusterRoleBinding{}
+		name := "whatsapp-session:" + ns + ":shop"
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Name: name}, crb) }).Should(Succeed())
+		Expect(crb.RoleRef.Name).To(Equal("system:auth-delegator"))
+		Expect(crb.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount", Name: "shop-session", Namespace: ns}))
+
+		can := func(group, resource string) bool {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:               "system:serviceaccount:" + ns + ":shop-session",
+				Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "create", Group: group, Resource: resource},
+			}}
+			Expect(k8sClient.Create(ctx, sar)).To(Succeed())
+			return sar.Status.Allowed
+		}
+		Eventually(func() bool { return can("authentication.k8s.io", "tokenreviews") }).Should(BeTrue())
+		Expect(can("authorization.k8s.io", "subjectaccessreviews")).To(BeTrue())
+
+		By("deleting the resource")
+		Expect(k8sClient.Delete(ctx, wac)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Name: name}, crb))
+		}).Should(BeTrue(), "a cluster-scoped binding has no owner reference: the controller deletes it")
+	})
+
+	It("binds system:auth-delegator with the manager's own role, which cannot bind anything more", func() {
+		// The manager's generated ClusterRole, bound to a ServiceAccount the test impersonates.
+		raw, err := os.ReadFile("../config/rbac/role.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		role := &rbacv1.ClusterRole{}
+		Expect(yaml.Unmarshal(raw, role)).To(Succeed())
+		role.ObjectMeta = metav1.ObjectMeta{Name: "manager-under-test-" + ns}
+		Expect(k8sClient.Create(ctx, role)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, role) })
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "manager", Namespace: ns}},
+		}
+		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, binding) })
+		asManager := rest.CopyConfig(cfg)
+		asManager.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":manager",
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
+		mgr, err := client.New(asManager, client.Options{Scheme: k8sClient.Scheme()})
+		Expect(err).NotTo(HaveOccurred())
+
+		bind := func(roleName string) error {
+			b := &rbacv1.ClusterRoleBinding{
+				ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-"},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: roleName},
+				Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "someone", Namespace: ns}},
+			}
+			err := mgr.Create(ctx, b)
+			if err == nil {
+				DeferCleanup(func() { _ = k8sClient.Delete(ctx, b) })
+			}
+			return err
+		}
+		Eventually(func() error { return bind("system:auth-delegator") }).Should(Succeed())
+		err = bind("cluster-admin")
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "no escalate or bind: got %v", err)
+		Expect(role.Rules).NotTo(ContainElement(HaveField("Verbs", ContainElement(BeElementOf("bind", "escalate", "*")))))
+	})
+})

@@ -1,0 +1,114 @@
+package controllers
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
+)
+
+// The send API of a connection is reached through the Service NAME-session on port 80 (the
+// session pod's port 8090). It serves plain HTTP inside the cluster, so a NetworkPolicy admits
+// that port only from pods of the connection's namespace; the health and metrics ports stay open
+// as they were (kubelet probes, Prometheus in another namespace). Every caller still needs a
+// token the API server accepts and a grant on whatsappconnections/messages.
+//
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;delete
+
+// sendAPIServicePort is the Service's port for the send API.
+const sendAPIServicePort = 80
+
+// sessionSelector selects a connection's session pods.
+func sessionSelector(wac *whatsappv1alpha1.WhatsAppConnection) map[string]string {
+	return map[string]string{
+		"app.kubernetes.io/name":         "whatsapp-session",
+		whatsappv1alpha1.ConnectionLabel: wac.Name,
+	}
+}
+
+func desiredSessionService(wac *whatsappv1alpha1.WhatsAppConnection) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: sessionenv.SessionServiceName(wac.Name), Namespace: wac.Namespace, Labels: commonLabels(wac)},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: sessionSelector(wac),
+			Ports: []corev1.ServicePort{{
+				Name: sessionenv.SendAPIPortName, Protocol: corev1.ProtocolTCP,
+				Port: sendAPIServicePort, TargetPort: intstr.FromInt32(sessionenv.SendAPIPort),
+			}},
+		},
+	}
+}
+
+func desiredSessionNetworkPolicy(wac *whatsappv1alpha1.WhatsAppConnection) *networkingv1.NetworkPolicy {
+	tcp := corev1.ProtocolTCP
+	port := func(p int32) networkingv1.NetworkPolicyPort {
+		v := intstr.FromInt32(p)
+		return networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &v}
+	}
+	return &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: sessionName(wac), Namespace: wac.Namespace, Labels: commonLabels(wac)},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: sessionSelector(wac)},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{
+				// The send API: pods of this namespace only.
+				{Ports: []networkingv1.NetworkPolicyPort{port(sessionenv.SendAPIPort)},
+					From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}},
+				// Health and metrics: as open as without the policy.
+				{Ports: []networkingv1.NetworkPolicyPort{port(healthPort), port(metricsPort)}},
+			},
+		},
+	}
+}
+
+// ensureSendAPIService creates the session's Service and NetworkPolicy, and puts their specs
+// back if someone changed them (a widened policy is narrowed again).
+func (r *WhatsAppConnectionReconciler) ensureSendAPIService(ctx context.Context, p *pass) (*ctrl.Result, error) {
+	svc := desiredSessionService(p.wac)
+	current := &corev1.Service{}
+	if res, err := r.createIfMissing(ctx, p.wac, svc, current); res != nil || err != nil {
+		return res, err
+	}
+	if current.Name != "" && (!equality.Semantic.DeepEqual(current.Spec.Selector, svc.Spec.Selector) ||
+		!equality.Semantic.DeepEqual(current.Spec.Ports, withDefaults(svc.Spec.Ports, current.Spec.Ports))) {
+		current.Spec.Selector, current.Spec.Ports = svc.Spec.Selector, svc.Spec.Ports
+		if err := r.Update(ctx, current); err != nil {
+			return nil, err
+		}
+	}
+	policy := desiredSessionNetworkPolicy(p.wac)
+	currentPolicy := &networkingv1.NetworkPolicy{}
+	if res, err := r.createIfMissing(ctx, p.wac, policy, currentPolicy); res != nil || err != nil {
+		return res, err
+	}
+	if currentPolicy.Name != "" && !equality.Semantic.DeepEqual(currentPolicy.Spec, policy.Spec) {
+		currentPolicy.Spec = policy.Spec
+		if err := r.Update(ctx, currentPolicy); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// withDefaults returns want with what the API server fills in (a node port) copied from have,
+// so that a Service the server defaulted compares equal to the one the controller wants.
+func withDefaults(want, have []corev1.ServicePort) []corev1.ServicePort {
+	out := make([]corev1.ServicePort, len(want))
+	copy(out, want)
+	for i := range out {
+		if i < len(have) {
+			out[i].NodePort = have[i].NodePort
+			out[i].AppProtocol = have[i].AppProtocol
+		}
+	}
+	return out
+}
