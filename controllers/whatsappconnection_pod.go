@@ -248,6 +248,7 @@ func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsApp
 				Args: []string{
 					flag(sessionenv.FlagHealthProbeBindAddress, ":"+strconv.Itoa(healthPort)),
 					flag(sessionenv.FlagMetricsBindAddress, ":"+strconv.Itoa(metricsPort)),
+					flag(sessionenv.FlagSendAPIBindAddress, ":"+strconv.Itoa(sessionenv.SendAPIPort)),
 					flag(sessionenv.FlagLeaseDuration, r.Session.LeaseDuration.String()),
 					flag(sessionenv.FlagRenewDeadline, r.Session.RenewDeadline.String()),
 					flag(sessionenv.FlagRetryPeriod, r.Session.RetryPeriod.String()),
@@ -256,6 +257,7 @@ func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsApp
 				Ports: []corev1.ContainerPort{
 					{Name: "health", ContainerPort: healthPort, Protocol: corev1.ProtocolTCP},
 					{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP},
+					{Name: sessionenv.SendAPIPortName, ContainerPort: sessionenv.SendAPIPort, Protocol: corev1.ProtocolTCP},
 				},
 				ReadinessProbe: probe("/readyz", 5),
 				LivenessProbe:  probe("/healthz", 10),
