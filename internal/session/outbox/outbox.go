@@ -15,6 +15,10 @@ import (
 type Outbox struct {
 	Store  *Store
 	Worker *Worker
+	// OnChange, when set, sees each message whose state changed, once the change is stored
+	// (the session makes status CloudEvents of them). It runs on the goroutine that changed
+	// the message and must not block for long.
+	OnChange func(Message)
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -23,7 +27,7 @@ type Outbox struct {
 // New wires a worker to store; Worker fields may be set before Run.
 func New(store *Store, sender Sender) *Outbox {
 	o := &Outbox{Store: store, changed: make(chan struct{})}
-	o.Worker = &Worker{Store: store, Sender: sender, Changed: func(string) { o.broadcast() }}
+	o.Worker = &Worker{Store: store, Sender: sender, Changed: func(id string) { o.notifyChange(id) }}
 	return o
 }
 
@@ -42,7 +46,7 @@ func (o *Outbox) Submit(ctx context.Context, r Request) (Message, bool, error) {
 	}
 	m, created, err := o.Store.Enqueue(ctx, Message{ID: id, WAID: NewWAID(), To: r.To, Text: r.Text})
 	if created {
-		o.broadcast()
+		o.notifyChange(m.ID)
 		o.Worker.Notify()
 	}
 	return m, created, err
@@ -53,7 +57,7 @@ func (o *Outbox) Submit(ctx context.Context, r Request) (Message, bool, error) {
 func (o *Outbox) Receipt(ctx context.Context, waIDs []string, kind State, at time.Time) error {
 	ids, err := o.Store.Receipt(ctx, waIDs, kind, at)
 	if len(ids) > 0 {
-		o.broadcast()
+		o.notifyChange(ids...)
 	}
 	return err
 }
@@ -75,6 +79,21 @@ func (o *Outbox) Wait(ctx context.Context, id string, done func(Message) bool) (
 			return m, ctx.Err()
 		}
 	}
+}
+
+// notifyChange tells OnChange and the waiters about the messages ids.
+func (o *Outbox) notifyChange(ids ...string) {
+	if o.OnChange != nil {
+		for _, id := range ids {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			m, err := o.Store.Get(ctx, id)
+			cancel()
+			if err == nil {
+				o.OnChange(m)
+			}
+		}
+	}
+	o.broadcast()
 }
 
 func (o *Outbox) broadcast() {

@@ -44,12 +44,13 @@ type outboxRun struct {
 	wg     sync.WaitGroup
 }
 
-func startOutbox(ctx context.Context, db *sql.DB, dialect string, sender outbox.Sender, o SendOptions, log logr.Logger) (*outboxRun, error) {
+func startOutbox(ctx context.Context, db *sql.DB, dialect string, a *client, o SendOptions, log logr.Logger) (*outboxRun, error) {
 	store, err := outbox.Open(ctx, db, dialect)
 	if err != nil {
 		return nil, err
 	}
-	box := outbox.New(store, sender)
+	box := outbox.New(store, a)
+	box.OnChange = a.recordStatus
 	box.Worker.Log = log
 	box.Worker.Rate, box.Worker.Burst = o.Rate, o.Burst
 	if o.Configure != nil {

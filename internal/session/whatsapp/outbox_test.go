@@ -2,6 +2,7 @@ package whatsapp_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -97,6 +98,21 @@ func TestOutboxMessagesReachEachPhoneOnceInOrderAndAreReadThere(t *testing.T) {
 	g.Expect(m.SentAt.IsZero()).To(BeFalse())
 	g.Expect(m.DeliveredAt.IsZero()).To(BeFalse())
 	g.Expect(phones[0].Received()[0].ID).To(Equal(m.WAID), "the phone got the outbox's WhatsApp id")
+
+	// Each state the message reached is one status event for the sinks, without its text.
+	var states []string
+	for _, ev := range inboxRows(g, path) {
+		if ev.Type == "message.status" && ev.MessageID == m.WAID {
+			var body struct{ ID, State string }
+			g.Expect(json.Unmarshal(ev.Data, &body)).To(Succeed())
+			g.Expect(body.ID).To(Equal(ids[0]))
+			g.Expect(string(ev.Data)).NotTo(ContainSubstring(`"text"`))
+			states = append(states, body.State)
+		}
+	}
+	// The phone's delivery receipt can overtake the server's acknowledgement: then "sent" is
+	// never a state of its own (the message has its sent time either way).
+	g.Expect(states).To(Or(Equal([]string{"queued", "sending", "sent", "delivered"}), Equal([]string{"queued", "sending", "delivered"})))
 
 	g.Expect(phones[1].MarkRead()).To(Equal(perPhone))
 	for _, id := range ids {
