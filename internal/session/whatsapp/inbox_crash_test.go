@@ -19,6 +19,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	waLog "go.mau.fi/whatsmeow/util/log"
+	"golang.org/x/time/rate"
 
 	"github.com/waoperator/whatsapp-operator/internal/session"
 	"github.com/waoperator/whatsapp-operator/internal/session/inbox"
@@ -55,6 +56,8 @@ func runChild(path string) {
 	opener := whatsapp.Opener{
 		Store:     session.StoreConfig{Type: "sqlite", SQLitePath: path},
 		Configure: cfg.Apply,
+		// Outbox tests queue hundreds of messages: no rate limit in the child.
+		Send: whatsapp.SendOptions{Rate: rate.Inf, Burst: 1},
 		ConfigureInbox: func(s *inbox.Store) {
 			switch os.Getenv(envChildCrash) {
 			case "before-commit":
