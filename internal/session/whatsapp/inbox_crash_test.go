@@ -123,7 +123,7 @@ func dsn(path string) string { return whatsapp.SQLiteDSN(path) }
 
 // pairStore pairs a device on a fresh SQLite store (a plain whatsmeow client, closed after
 // it uploaded its pre-keys) and returns the store path and the device.
-func pairStore(t *testing.T, srv *fakewa.Server, number string) (string, *fakewa.Device) {
+func pairStore(t testing.TB, srv *fakewa.Server, number string) (string, *fakewa.Device) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
