@@ -136,6 +136,9 @@ func (e *notOwnedError) Error() string {
 	if e.unlabelled {
 		return fmt.Sprintf("%s %s/%s is controlled by this WhatsAppConnection but lost its label %s", e.kind, e.namespace, e.name, whatsappv1alpha1.ConnectionLabel)
 	}
+	if e.namespace == "" { // cluster-scoped
+		return fmt.Sprintf("%s %s exists and is not controlled by this WhatsAppConnection", e.kind, e.name)
+	}
 	return fmt.Sprintf("%s %s/%s exists and is not controlled by this WhatsAppConnection", e.kind, e.namespace, e.name)
 }
 

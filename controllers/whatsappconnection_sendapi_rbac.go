@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -87,7 +88,16 @@ func (r *WhatsAppConnectionReconciler) ensureAuthDelegation(ctx context.Context,
 	if err != nil || current.Name == "" {
 		return nil, err
 	}
-	if current.Annotations[ownerAnnotation] != ownerValue(p.wac) {
+	switch owner := current.Annotations[ownerAnnotation]; {
+	case owner == ownerValue(p.wac):
+	case strings.HasPrefix(owner, p.wac.Namespace+"/"+p.wac.Name+"/"):
+		// Left by an earlier resource of the same name whose finalizer someone removed: it
+		// binds the same ServiceAccount, so it is taken over rather than blocking this one.
+		current.Annotations[ownerAnnotation] = ownerValue(p.wac)
+		if err := r.Update(ctx, current); err != nil {
+			return nil, err
+		}
+	default:
 		return nil, &notOwnedError{kind: "ClusterRoleBinding", name: current.Name}
 	}
 	if current.RoleRef != desired.RoleRef {

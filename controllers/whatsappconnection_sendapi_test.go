@@ -76,6 +76,40 @@ var _ = Describe("send API objects", func() {
 		}).Should(BeTrue(), "a cluster-scoped binding has no owner reference: the controller deletes it")
 	})
 
+	It("takes over the binding a deleted resource of the same name left behind, and refuses a foreign one", func() {
+		stale := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "whatsapp-session:" + ns + ":shop",
+				Annotations: map[string]string{"whatsapp.waoperator.io/owner": ns + "/shop/an-old-uid"}},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "shop-session", Namespace: ns}},
+		}
+		Expect(k8sClient.Create(ctx, stale)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, stale) })
+		wac := newConnection(ns, "shop")
+		Eventually(func() string {
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(stale), stale)).To(Succeed())
+			return stale.Annotations["whatsapp.waoperator.io/owner"]
+		}).Should(Equal(ns + "/shop/" + string(wac.UID)))
+
+		foreign := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "whatsapp-session:" + ns + ":other"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "someone", Namespace: ns}},
+		}
+		Expect(k8sClient.Create(ctx, foreign)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, foreign) })
+		other := newConnection(ns, "other")
+		Eventually(func() string {
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(other), other)).To(Succeed())
+			if other.Status.Phase == "" {
+				return ""
+			}
+			return string(other.Status.Phase)
+		}).Should(Equal("Conflict"), "a binding this operator did not make is never rewritten")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(foreign), foreign)).To(Succeed())
+		Expect(foreign.Subjects[0].Name).To(Equal("someone"))
+	})
+
 	It("binds system:auth-delegator with the manager's own role, which cannot bind anything more", func() {
 		// The manager's generated ClusterRole, bound to a ServiceAccount the test impersonates.
 		raw, err := os.ReadFile("../config/rbac/role.yaml")
