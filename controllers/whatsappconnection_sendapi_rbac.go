@@ -106,7 +106,7 @@ func (r *WhatsAppConnectionReconciler) ensureAuthDelegation(ctx context.Context,
 		if err := r.Delete(ctx, current, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
 			return nil, err
 		}
-		return &ctrl.Result{Requeue: true}, nil
+		return nil, r.Create(ctx, desired)
 	}
 	if !equality.Semantic.DeepEqual(current.Subjects, desired.Subjects) {
 		current.Subjects = desired.Subjects

@@ -130,7 +130,7 @@ var _ = Describe("sending through a connection", func() {
 
 		body := `{"to":"+` + recipient + `","text":"your order shipped","id":"order-1"}`
 		Eventually(func() (int, error) { status, _, err := sendAPI("POST", api, app, body); return status, err }).
-			WithTimeout(30 * time.Second).WithPolling(time.Second).Should(Equal(http.StatusAccepted), "once the session's access checks are granted")
+			WithTimeout(30*time.Second).WithPolling(time.Second).Should(Equal(http.StatusAccepted), "once the session's access checks are granted")
 		Eventually(func(g Gomega) {
 			raw, err := controlGet("/phones/" + recipient + "/received")
 			g.Expect(err).NotTo(HaveOccurred())
