@@ -8,8 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
@@ -168,35 +166,10 @@ func (r *WhatsAppConnectionReconciler) applyStatus(ctx context.Context, p *pass)
 	if equality.Semantic.DeepEqual(*current, p.status) {
 		return nil
 	}
-	conds := make([]any, 0, len(p.status.Conditions))
-	for i := range p.status.Conditions {
-		c, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&p.status.Conditions[i])
-		if err != nil {
-			return err
-		}
-		conds = append(conds, c)
+	u, err := newStatusApply(p.wac.Namespace, p.wac.Name, p.status).unstructured()
+	if err != nil {
+		return err
 	}
-	status := map[string]any{
-		"observedGeneration": p.status.ObservedGeneration,
-		"conditions":         conds,
-	}
-	// Empty fields are left out, which gives up their ownership and so clears them.
-	for field, value := range map[string]string{
-		"phase":                  string(p.status.Phase),
-		"account":                p.status.Account,
-		"sessionPod":             p.status.SessionPod,
-		"lastHandledReconnectAt": p.status.LastHandledReconnectAt,
-	} {
-		if value != "" {
-			status[field] = value
-		}
-	}
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": whatsappv1alpha1.GroupVersion.String(),
-		"kind":       "WhatsAppConnection",
-		"metadata":   map[string]any{"name": p.wac.Name, "namespace": p.wac.Namespace},
-		"status":     status,
-	}}
 	return r.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldManager), client.ForceOwnership)
 }
 
