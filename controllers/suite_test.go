@@ -62,6 +62,9 @@ func TestControllers(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	// gomega's 1 s default is a flake on two busy cores (a pass, a cache update and a status
+	// write in a row): waits end as soon as they succeed, so a longer bound costs nothing.
+	SetDefaultEventuallyTimeout(10 * time.Second)
 	ctx, cancel = context.WithCancel(context.TODO())
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(whatsappv1alpha1.AddToScheme(scheme))

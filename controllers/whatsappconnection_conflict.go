@@ -198,26 +198,37 @@ func (r *WhatsAppConnectionReconciler) checkDuplicates(ctx context.Context, p *p
 		if err != nil {
 			return nil, err
 		}
-		for i := range others {
-			other := &others[i]
-			if other.UID == p.wac.UID || !other.DeletionTimestamp.IsZero() || !olderThan(other, p.wac) {
-				continue
-			}
-			// Another namespace is another tenant: its objects are not named to this one.
-			holder := "an older WhatsAppConnection in another namespace"
-			if other.Namespace == p.wac.Namespace {
-				holder = "the older WhatsAppConnection " + other.Name
-			}
-			p.conflict = &verdict{c.reason, fmt.Sprintf(
-				"%s %s is already claimed by %s; this one does not run a session while that one exists",
-				c.what, value, holder)}
-			if p.pod != nil && p.pod.DeletionTimestamp.IsZero() {
-				return r.deletePodAndWait(ctx, p, "SessionStopped", "stopping the session: "+p.conflict.message)
-			}
-			return stop()
+		v := duplicateClaim(p.wac, c, value, others)
+		if v == nil {
+			continue
 		}
+		p.conflict = v
+		if p.pod != nil && p.pod.DeletionTimestamp.IsZero() {
+			return r.deletePodAndWait(ctx, p, "SessionStopped", "stopping the session: "+p.conflict.message)
+		}
+		return stop()
 	}
 	return nil, nil
+}
+
+// duplicateClaim is the Conflict verdict for wac when an older live resource among claimants
+// claims value too, or nil: of two claimants the younger halts. Another namespace is another
+// tenant: its objects are not named to this one.
+func duplicateClaim(wac *whatsappv1alpha1.WhatsAppConnection, c claim, value string, claimants []whatsappv1alpha1.WhatsAppConnection) *verdict {
+	for i := range claimants {
+		other := &claimants[i]
+		if other.UID == wac.UID || !other.DeletionTimestamp.IsZero() || !olderThan(other, wac) {
+			continue
+		}
+		holder := "an older WhatsAppConnection in another namespace"
+		if other.Namespace == wac.Namespace {
+			holder = "the older WhatsAppConnection " + other.Name
+		}
+		return &verdict{c.reason, fmt.Sprintf(
+			"%s %s is already claimed by %s; this one does not run a session while that one exists",
+			c.what, value, holder)}
+	}
+	return nil
 }
 
 // claimants lists the resources that claim value: in namespace ns, or in every namespace the
@@ -258,8 +269,8 @@ func (r *WhatsAppConnectionReconciler) checkLeaseHolder(ctx context.Context, p *
 	if metav1.IsControlledBy(lease, p.wac) {
 		p.lease = lease
 	}
-	holder := holderOf(lease)
-	if holder == "" || holder == sessionName(p.wac) || sessionenv.IsSessionIdentity(holder, sessionName(p.wac)) {
+	holder := foreignHolder(lease, sessionName(p.wac))
+	if holder == "" {
 		return nil, nil
 	}
 	wait := r.leaseExpiresIn(lease)
@@ -270,6 +281,16 @@ func (r *WhatsAppConnectionReconciler) checkLeaseHolder(ctx context.Context, p *
 		"Lease %s/%s is held by %q, not by this resource's session pod %q; the session cannot lead while it is",
 		lease.Namespace, lease.Name, holder, sessionName(p.wac))}
 	return stopFor(wait)
+}
+
+// foreignHolder is the holder of the session Lease when it is not one of the resource's session
+// pods (named session, the pod's name then "_" and its UID), or "" when it is free or ours.
+func foreignHolder(lease *coordinationv1.Lease, session string) string {
+	holder := holderOf(lease)
+	if holder == "" || holder == session || sessionenv.IsSessionIdentity(holder, session) {
+		return ""
+	}
+	return holder
 }
 
 // haltOnSessionReport halts on what the current session reports: WhatsApp replaced the
