@@ -88,15 +88,30 @@ func (c *apiClient) watchConnection(ctx context.Context, resourceVersion string)
 		Watch(ctx)
 }
 
-// applyStatus applies status (the fields of the resource's status this manager owns) with
-// server-side apply, taking over any field another manager set.
-func (c *apiClient) applyStatus(ctx context.Context, status map[string]any, fieldManager string) error {
-	body, err := json.Marshal(map[string]any{
-		"apiVersion": whatsappv1alpha1.GroupVersion.String(),
-		"kind":       "WhatsAppConnection",
-		"metadata":   map[string]any{"name": c.connection, "namespace": c.namespace},
-		"status":     status,
-	})
+// sessionStatus is the part of the resource's status the session owns, typed: a field added to
+// ConnectionStatus is written without a map of fields to update.
+type sessionStatus struct {
+	Connection *whatsappv1alpha1.ConnectionStatus `json:"connection,omitempty"`
+}
+
+// statusApplyBody is the session's server-side apply body (cert-manager's shape): the
+// resource's identity and only the status fields the session owns.
+func (c *apiClient) statusApplyBody(status sessionStatus) ([]byte, error) {
+	type objectRef struct {
+		Namespace string `json:"namespace"`
+		Name      string `json:"name"`
+	}
+	return json.Marshal(struct {
+		APIVersion string        `json:"apiVersion"`
+		Kind       string        `json:"kind"`
+		Metadata   objectRef     `json:"metadata"`
+		Status     sessionStatus `json:"status"`
+	}{whatsappv1alpha1.GroupVersion.String(), "WhatsAppConnection", objectRef{c.namespace, c.connection}, status})
+}
+
+// applyStatus applies status with server-side apply, taking over any field another manager set.
+func (c *apiClient) applyStatus(ctx context.Context, status sessionStatus, fieldManager string) error {
+	body, err := c.statusApplyBody(status)
 	if err != nil {
 		return err
 	}

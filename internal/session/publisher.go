@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
@@ -37,11 +36,7 @@ func (p *statusPublisher) publish(ctx context.Context, st whatsappv1alpha1.Conne
 	if p.last != nil && equality.Semantic.DeepEqual(*p.last, st) {
 		return nil
 	}
-	conn, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&st)
-	if err != nil {
-		return err
-	}
-	if err := p.api.applyStatus(ctx, map[string]any{"connection": conn}, FieldManager); err != nil {
+	if err := p.api.applyStatus(ctx, sessionStatus{Connection: &st}, FieldManager); err != nil {
 		return err
 	}
 	p.last = st.DeepCopy()
