@@ -97,10 +97,8 @@ const testManagerLabel = "test.waoperator.io/manager"
 // controller must stay correct without manager leader election. Unless tune says otherwise, it
 // ignores the WhatsAppConnections labelled testManagerLabel.
 func startManager(ctx context.Context, tune ...func(*managerSetup)) {
-	cacheOpts := CacheOptions()
 	notLabelled, err := labels.NewRequirement(testManagerLabel, selection.DoesNotExist, nil)
 	Expect(err).NotTo(HaveOccurred())
-	cacheOpts.ByObject[&whatsappv1alpha1.WhatsAppConnection{}] = cache.ByObject{Label: labels.NewSelector().Add(*notLabelled)}
 	opts := Options{
 		Session: SessionConfig{
 			Image:         "example.com/whatsapp-operator:test",
@@ -115,10 +113,18 @@ func startManager(ctx context.Context, tune ...func(*managerSetup)) {
 		LostNodeRecovery:        true,
 		MaxConcurrentReconciles: 4,
 	}
-	setup := &managerSetup{Cache: cacheOpts, Options: opts, Config: cfg}
+	setup := &managerSetup{Cache: CacheOptions(), Connections: labels.NewSelector().Add(*notLabelled), Options: opts, Config: cfg}
 	for _, t := range tune {
 		t(setup)
 	}
+	// One entry for the kind: ByObject is keyed by pointer, and of two entries for one kind the
+	// cache takes either (the suite once ran a manager that saw the wrong resources).
+	for obj := range setup.Cache.ByObject {
+		if _, ok := obj.(*whatsappv1alpha1.WhatsAppConnection); ok {
+			delete(setup.Cache.ByObject, obj)
+		}
+	}
+	setup.Cache.ByObject[&whatsappv1alpha1.WhatsAppConnection{}] = cache.ByObject{Label: setup.Connections}
 	mgr, err := NewManager(ctx, setup.Config, ManagerOptions{
 		Reconciler: setup.Options,
 		Tune: func(o *ctrl.Options) {
@@ -326,9 +332,11 @@ func warningEvents(ns, name string) func() []string {
 
 // managerSetup is what a test may change about a manager before it starts.
 type managerSetup struct {
-	Cache   cache.Options
-	Options Options
-	Config  *rest.Config
+	Cache cache.Options
+	// Connections selects the WhatsAppConnections the manager sees.
+	Connections labels.Selector
+	Options     Options
+	Config      *rest.Config
 }
 
 // otherManager starts, for the rest of the test, a manager that sees only the
@@ -339,14 +347,7 @@ func otherManager(name string, tune func(*managerSetup)) func(*whatsappv1alpha1.
 	DeferCleanup(stopMgr)
 	startManager(mgrCtx, func(m *managerSetup) {
 		tune(m)
-		// ByObject is keyed by pointer: replace the main manager's selector rather than add a
-		// second entry for the same kind, of which the cache would pick either.
-		for obj := range m.Cache.ByObject {
-			if _, ok := obj.(*whatsappv1alpha1.WhatsAppConnection); ok {
-				delete(m.Cache.ByObject, obj)
-			}
-		}
-		m.Cache.ByObject[&whatsappv1alpha1.WhatsAppConnection{}] = cache.ByObject{Label: labels.SelectorFromSet(labels.Set{testManagerLabel: name})}
+		m.Connections = labels.SelectorFromSet(labels.Set{testManagerLabel: name})
 	})
 	return func(w *whatsappv1alpha1.WhatsAppConnection) {
 		if w.Labels == nil {
