@@ -320,7 +320,7 @@ func (r *WhatsAppConnectionReconciler) haltOnSessionReport(_ context.Context, p 
 			conn.UnexpectedAccount, p.wac.Spec.Pairing.PhoneNumber, p.wac.Spec.Pairing.PhoneNumber)}
 		return nil, nil
 	}
-	if limit := p.wac.Spec.Reconnect.MaxAttempts; limit > 0 && conn.ReconnectAttempts >= limit {
+	if limit := p.wac.Spec.Reconnect.Limit(); conn.ReconnectAttempts >= limit {
 		p.degraded = &verdict{whatsappv1alpha1.ReasonReconnectLimit, fmt.Sprintf(
 			"%d consecutive connection attempts failed (spec.reconnect.maxAttempts=%d): %s. Set the %s annotation to try again",
 			conn.ReconnectAttempts, limit, conn.Message, whatsappv1alpha1.ReconnectRequestedAtAnnotation)}

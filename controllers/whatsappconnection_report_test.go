@@ -21,14 +21,15 @@ func TestHaltOnSessionReport(t *testing.T) {
 		conflict, degraded string // reasons; "" for none
 		stops              bool
 	}{
-		"connected":              {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, Holder: ours}},
-		"replaced":               {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionReplaced, Holder: ours}, conflict: whatsappv1alpha1.ReasonStreamReplaced, stops: true},
-		"replaced, older pod":    {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionReplaced, Holder: &whatsappv1alpha1.Holder{Pod: "shop-session", UID: "pod-0"}}},
-		"store of another one":   {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionStoreError, FailureCode: sessionenv.StoreClassOwnedElsewhere, Holder: ours}, conflict: whatsappv1alpha1.ReasonStoreOwnedElsewhere, stops: true},
-		"store unreachable":      {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionStoreError, FailureCode: "Unreachable", Holder: ours}},
-		"another account's scan": {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionPairing, UnexpectedAccount: "+1415", Holder: ours}, conflict: whatsappv1alpha1.ReasonUnexpectedAccount},
-		"attempts at the limit":  {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionDisconnected, ReconnectAttempts: 3, Holder: ours}, maxAttempts: 3, degraded: whatsappv1alpha1.ReasonReconnectLimit, stops: true},
-		"attempts below it":      {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionDisconnected, ReconnectAttempts: 2, Holder: ours}, maxAttempts: 3},
+		"connected":                      {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, Holder: ours}},
+		"replaced":                       {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionReplaced, Holder: ours}, conflict: whatsappv1alpha1.ReasonStreamReplaced, stops: true},
+		"replaced, older pod":            {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionReplaced, Holder: &whatsappv1alpha1.Holder{Pod: "shop-session", UID: "pod-0"}}},
+		"store of another one":           {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionStoreError, FailureCode: sessionenv.StoreClassOwnedElsewhere, Holder: ours}, conflict: whatsappv1alpha1.ReasonStoreOwnedElsewhere, stops: true},
+		"store unreachable":              {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionStoreError, FailureCode: "Unreachable", Holder: ours}},
+		"another account's scan":         {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionPairing, UnexpectedAccount: "+1415", Holder: ours}, conflict: whatsappv1alpha1.ReasonUnexpectedAccount},
+		"attempts at the limit":          {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionDisconnected, ReconnectAttempts: 3, Holder: ours}, maxAttempts: 3, degraded: whatsappv1alpha1.ReasonReconnectLimit, stops: true},
+		"the default limit, unset in Go": {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionDisconnected, ReconnectAttempts: whatsappv1alpha1.DefaultReconnectMaxAttempts, Holder: ours}, degraded: whatsappv1alpha1.ReasonReconnectLimit, stops: true},
+		"attempts below it":              {conn: whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionDisconnected, ReconnectAttempts: 2, Holder: ours}, maxAttempts: 3},
 	}
 	reason := func(v *verdict) string {
 		if v == nil {

@@ -54,7 +54,7 @@ type machine struct {
 func newMachine(cfg Config, pub publisher, met *metrics, log logr.Logger) *machine {
 	m := &machine{cfg: cfg, pub: pub, metrics: met, log: log, now: time.Now,
 		wake: make(chan func(context.Context), 16), done: make(chan struct{})}
-	m.maxAttempts.Store(3)
+	m.maxAttempts.Store(whatsappv1alpha1.DefaultReconnectMaxAttempts)
 	return m
 }
 

@@ -10,11 +10,7 @@ import (
 // request tokens. It reports whether it started something (so start does not connect too).
 func (m *machine) onResource(ctx context.Context, wac *whatsappv1alpha1.WhatsAppConnection) bool {
 	m.wac = wac
-	limit := wac.Spec.Reconnect.MaxAttempts
-	if limit < 1 {
-		limit = 3
-	}
-	m.maxAttempts.Store(limit)
+	m.maxAttempts.Store(wac.Spec.Reconnect.Limit())
 
 	if !wac.DeletionTimestamp.IsZero() {
 		logout := wac.Spec.LogoutOnDelete == nil || *wac.Spec.LogoutOnDelete
