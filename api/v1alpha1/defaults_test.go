@@ -1,13 +1,8 @@
 package v1alpha1_test
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
-
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
@@ -15,15 +10,7 @@ import (
 // TestReconnectLimitIsTheCRDDefault: what Go assumes when maxAttempts is unset is what the API
 // server stores.
 func TestReconnectLimitIsTheCRDDefault(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "whatsapp.waoperator.io_whatsappconnections.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	if err := yaml.Unmarshal(data, crd); err != nil {
-		t.Fatal(err)
-	}
-	def := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["reconnect"].Properties["maxAttempts"].Default
+	def := generatedSchema(t).Properties["spec"].Properties["reconnect"].Properties["maxAttempts"].Default
 	if def == nil || string(def.Raw) != strconv.Itoa(int(v1alpha1.DefaultReconnectMaxAttempts)) {
 		t.Fatalf("CRD default %v, Go default %d", def, v1alpha1.DefaultReconnectMaxAttempts)
 	}
