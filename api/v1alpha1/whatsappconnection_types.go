@@ -58,6 +58,10 @@ type WhatsAppConnectionSpec struct {
 	// program, its arguments or environment, nor the WhatsApp endpoint.
 	// +optional
 	Session SessionPodSpec `json:"session,omitempty"`
+
+	// events delivers what the connection receives to HTTP sinks as CloudEvents.
+	// +optional
+	Events *EventsSpec `json:"events,omitempty"`
 }
 
 // PairingSpec says how the device is linked.
