@@ -212,6 +212,11 @@ func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsApp
 		}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "store", MountPath: storeMountPath})
 	}
+	sinks, err := eventsEnv(wac)
+	if err != nil {
+		return nil, err
+	}
+	env = append(env, sinks...)
 
 	probe := func(path string, period int32) *corev1.Probe {
 		return &corev1.Probe{

@@ -38,6 +38,9 @@ func storeSecretVerdict(wac *whatsappv1alpha1.WhatsAppConnection, pod *corev1.Po
 	if waiting == nil {
 		return nil
 	}
+	if v := sinkSecretVerdict(wac, waiting.Message); v != nil {
+		return v
+	}
 	pg := wac.Spec.Store.Postgres
 	switch {
 	case pg != nil && secretKeyMissing(waiting.Message):

@@ -36,6 +36,7 @@ type pass struct {
 func newPass(wac *whatsappv1alpha1.WhatsAppConnection) *pass {
 	st := *wac.Status.DeepCopy()
 	st.Connection = nil // owned by the session
+	st.Conditions = withoutSessionConditions(st.Conditions)
 	return &pass{wac: wac, status: st}
 }
 
@@ -163,6 +164,7 @@ func (r *WhatsAppConnectionReconciler) summarize(p *pass) {
 func (r *WhatsAppConnectionReconciler) applyStatus(ctx context.Context, p *pass) error {
 	current := p.wac.Status.DeepCopy()
 	current.Connection = nil
+	current.Conditions = withoutSessionConditions(current.Conditions)
 	if equality.Semantic.DeepEqual(*current, p.status) {
 		return nil
 	}
