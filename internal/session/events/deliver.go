@@ -44,6 +44,20 @@ type Sink struct {
 	MaxAge time.Duration
 	// Client sends the requests; default one that follows no redirects.
 	Client *http.Client
+	// Invalid, when set, is a fixed-text reason the sink cannot be delivered to (its
+	// destination or key could not be used): nothing is sent, and the sink reports failing.
+	Invalid string
+	// DeadLetter receives, once, each event the sink refused for good or that outlived MaxAge.
+	DeadLetter *Endpoint
+}
+
+// Endpoint is a dead-letter destination.
+type Endpoint struct {
+	URL string
+	// Client sends the requests; default as for the sink.
+	Client *http.Client
+	// Invalid: as Sink.Invalid; the events then stay in the inbox.
+	Invalid string
 }
 
 func (s Sink) withDefaults() Sink {
@@ -60,7 +74,12 @@ func (s Sink) withDefaults() Sink {
 		s.MaxAge = 24 * time.Hour
 	}
 	if s.Client == nil {
-		s.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		s.Client = NewHTTPClient(nil)
+	}
+	if s.DeadLetter != nil && s.DeadLetter.Client == nil {
+		dl := *s.DeadLetter
+		dl.Client = s.Client
+		s.DeadLetter = &dl
 	}
 	return s
 }
@@ -77,7 +96,7 @@ type Source interface {
 
 // Stats counts one sink's deliveries.
 type Stats struct {
-	Delivered, Retries, GaveUp, Filtered int64
+	Delivered, Retries, GaveUp, Filtered, DeadLettered int64
 	// Cursor is the sequence up to which everything is done.
 	Cursor int64
 }
@@ -93,9 +112,14 @@ type Deliverer struct {
 	// MaxInFlight bounds the events read ahead of the cursor (default 1024).
 	MaxInFlight int
 
-	wake                                 chan struct{}
-	delivered, retries, gaveUp, filtered atomic.Int64
-	cursor                               atomic.Int64
+	// OnHealth, when set, is called (on a delivery goroutine) when the sink starts or stops
+	// failing; Health says how it is now.
+	OnHealth func()
+
+	wake                                               chan struct{}
+	delivered, retries, gaveUp, filtered, deadLettered atomic.Int64
+	cursor                                             atomic.Int64
+	health                                             healthState
 }
 
 // Notify tells the deliverer the inbox has new events (it also polls every second).
@@ -116,7 +140,7 @@ func (d *Deliverer) wakeChan() chan struct{} {
 // Stats returns the deliverer's counters.
 func (d *Deliverer) Stats() Stats {
 	return Stats{Delivered: d.delivered.Load(), Retries: d.retries.Load(), GaveUp: d.gaveUp.Load(),
-		Filtered: d.filtered.Load(), Cursor: d.cursor.Load()}
+		Filtered: d.filtered.Load(), DeadLettered: d.deadLettered.Load(), Cursor: d.cursor.Load()}
 }
 
 // Run delivers until ctx ends. Events of one chat go out one at a time in inbox order; chats
@@ -125,6 +149,13 @@ func (d *Deliverer) Stats() Stats {
 // an event is delivered again only if it was in flight (at least once, same id).
 func (d *Deliverer) Run(ctx context.Context) error {
 	d.Sink = d.Sink.withDefaults()
+	if d.Sink.Invalid != "" {
+		// Nothing can be sent: report it and keep the events (the cursor stays) until the
+		// resource is fixed, which replaces this process.
+		d.setHealth(d.Sink.Invalid, true)
+		<-ctx.Done()
+		return nil
+	}
 	if d.MaxInFlight <= 0 {
 		d.MaxInFlight = 1024
 	}
@@ -227,25 +258,29 @@ func (d *Deliverer) chatWorker(ctx context.Context, ch <-chan inbox.Event, finis
 	}
 }
 
-// deliver tries one event until the sink takes it, refuses it for good, or it is too old.
+// deliver tries one event until the sink takes it, refuses it for good, or it is too old; an
+// event given up on goes to the dead-letter destination when there is one.
 func (d *Deliverer) deliver(ctx context.Context, ev inbox.Event) {
 	s := d.Sink
 	for attempt := 0; ; attempt++ {
-		status, retryAfter, err := d.post(ctx, ev)
+		status, retryAfter, err := d.post(ctx, s.Client, s.URL, ev, nil)
 		switch {
 		case err == nil && status >= 200 && status < 300:
 			d.delivered.Add(1)
+			d.succeeded()
 			return
 		case ctx.Err() != nil:
 			return
-		case err == nil && !retryable(status):
-			d.gaveUp.Add(1)
+		}
+		d.failed(errorClass(err, status))
+		if err == nil && !retryable(status) {
 			d.Log.Info("sink refused an event; not retrying", "sink", s.Name, "event", ev.ID, "status", status)
+			d.giveUp(ctx, ev, "refused", status)
 			return
 		}
 		if time.Since(ev.ReceivedAt) > s.MaxAge {
-			d.gaveUp.Add(1)
-			d.Log.Info("event older than the sink's maximum age; giving up (it stays in the inbox)", "sink", s.Name, "event", ev.ID)
+			d.Log.Info("event older than the sink's maximum age; giving up on it", "sink", s.Name, "event", ev.ID)
+			d.giveUp(ctx, ev, "maxAge", status)
 			return
 		}
 		wait := backoff(s.MinBackoff, s.MaxBackoff, attempt)
@@ -282,12 +317,13 @@ func backoff(lo, hi time.Duration, attempt int) time.Duration {
 // maxResponseBody bounds how much of a sink's answer is read (then the connection is dropped).
 const maxResponseBody = 64 << 10
 
-// post sends one event in CloudEvents binary mode and reports the status and any Retry-After.
-func (d *Deliverer) post(ctx context.Context, ev inbox.Event) (int, time.Duration, error) {
+// post sends one event in CloudEvents binary mode to target and reports the status and any
+// Retry-After; extra holds further CloudEvents extension attributes (dead letters).
+func (d *Deliverer) post(ctx context.Context, client *http.Client, target string, ev inbox.Event, extra map[string]string) (int, time.Duration, error) {
 	s := d.Sink
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(ev.Data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(ev.Data))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -300,13 +336,16 @@ func (d *Deliverer) post(ctx context.Context, ev inbox.Event) (int, time.Duratio
 	h.Set("ce-subject", ev.Chat)
 	h.Set("ce-time", ev.Time.UTC().Format(time.RFC3339Nano))
 	h.Set("ce-sequence", strconv.FormatInt(ev.Seq, 10))
+	for k, v := range extra {
+		h.Set("ce-"+k, v)
+	}
 	if len(s.Keys) > 0 {
 		ts := time.Now().Unix()
 		h.Set("webhook-id", ev.ID)
 		h.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
 		h.Set("webhook-signature", Sign(s.Keys, ev.ID, ts, ev.Data))
 	}
-	resp, err := s.Client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, 0, err
 	}
