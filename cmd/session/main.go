@@ -49,9 +49,14 @@ func main() {
 	store := session.StoreFromEnv()
 	cfg.StoreSecretFile, cfg.StoreSecretValue = store.PostgresDSNFile, store.PostgresDSN
 	slot := &outbox.Slot{}
-	cfg.OpenClient = whatsapp.Opener{Store: store,
+	opener, err := withEvents(whatsapp.Opener{Store: store,
 		Owner: whatsapp.StoreOwner{Namespace: cfg.Namespace, Name: cfg.ConnectionName},
-		Send:  whatsapp.SendOptions{Slot: slot}}.Open
+		Send:  whatsapp.SendOptions{Slot: slot}}, cfg)
+	if err != nil {
+		log.Error(err, "invalid event sinks")
+		os.Exit(2)
+	}
+	cfg.OpenClient = opener.Open
 
 	rt, err := session.New(cfg, log.WithValues("connection", cfg.Namespace+"/"+cfg.ConnectionName, "pod", cfg.PodName))
 	if err != nil {

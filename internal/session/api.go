@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -92,6 +93,9 @@ func (c *apiClient) watchConnection(ctx context.Context, resourceVersion string)
 // ConnectionStatus is written without a map of fields to update.
 type sessionStatus struct {
 	Connection *whatsappv1alpha1.ConnectionStatus `json:"connection,omitempty"`
+	// Conditions holds only EventsDelivering, applied by its own field manager
+	// (EventsFieldManager): the status field manager never sets it.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // statusApplyBody is the session's server-side apply body (cert-manager's shape): the

@@ -77,6 +77,8 @@ func (m *machine) reconnectFailed(ctx context.Context, n int32, err error) {
 
 func (m *machine) onEvent(ctx context.Context, ev Event) {
 	switch ev := ev.(type) {
+	case SinksHealth:
+		m.onSinksHealth(ctx, ev)
 	case QRCodes:
 		m.onQRCodes(ctx, ev)
 	case PairSuccess:

@@ -57,7 +57,7 @@ func TestSinkHealthFlipsAndRefusedEventsAreDeadLettered(t *testing.T) {
 	}
 	go func() { _ = d.Run(ctx) }()
 	failing := func() []any { f, c := d.Health(); return []any{f, c} }
-	g.Eventually(failing).WithTimeout(10*time.Second).Should(Equal([]any{true, "HTTP 502"}))
+	g.Eventually(failing).WithTimeout(10 * time.Second).Should(Equal([]any{true, "HTTP 502"}))
 	g.Expect(flips.Load()).To(BeEquivalentTo(1))
 	g.Expect(d.Stats().DeadLettered).To(BeEquivalentTo(1))
 	mu.Lock()
@@ -68,7 +68,7 @@ func TestSinkHealthFlipsAndRefusedEventsAreDeadLettered(t *testing.T) {
 	mu.Unlock()
 
 	down.Store(false)
-	g.Eventually(failing).WithTimeout(10*time.Second).Should(Equal([]any{false, ""}))
+	g.Eventually(failing).WithTimeout(10 * time.Second).Should(Equal([]any{false, ""}))
 	g.Eventually(func() events.Stats { return d.Stats() }).Should(And(HaveField("Delivered", BeEquivalentTo(1)), HaveField("Cursor", BeEquivalentTo(2))))
 	g.Expect(flips.Load()).To(BeEquivalentTo(2))
 }

@@ -46,6 +46,9 @@ type Opener struct {
 	InboxRetention, PruneEvery time.Duration
 	// Send configures the outbox (outbox.go).
 	Send SendOptions
+	// HealthInterval is the least time between two reports of the sinks' health (each may
+	// write the EventsDelivering condition), and how often the report is repeated; default 10 s.
+	HealthInterval time.Duration
 }
 
 // Open implements session.OpenClientFunc.
@@ -80,9 +83,10 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 		return nil, safeError(err)
 	}
 	a := &client{container: container, db: db, inbox: box, log: wlog, opener: o, shouldReconnect: shouldReconnect,
-		events: make(chan session.Event, 256), done: make(chan struct{}),
-		delivery: startDelivery(box, cursors, o.Sinks, o.EventSource, cmp.Or(o.InboxRetention, 7*24*time.Hour),
-			cmp.Or(o.PruneEvery, time.Hour), log.WithName("events"))}
+		events: make(chan session.Event, 256), done: make(chan struct{})}
+	a.delivery = startDelivery(box, cursors, o.Sinks, o.EventSource, cmp.Or(o.InboxRetention, 7*24*time.Hour),
+		cmp.Or(o.PruneEvery, time.Hour), log.WithName("events"))
+	a.delivery.reportHealth(a.emit, cmp.Or(o.HealthInterval, 10*time.Second))
 	if a.opener.Configure == nil {
 		a.opener.Configure = waendpoint.Configure
 	}

@@ -16,20 +16,23 @@ import (
 // only while the session holds the Lease (Runtime.lead), so only the Lease holder delivers.
 type delivery struct {
 	cancel     context.CancelFunc
+	stopped    chan struct{} // closed by stop
+	changed    chan struct{} // a sink started or stopped failing
 	wg         sync.WaitGroup
 	deliverers []*events.Deliverer
 }
 
 func startDelivery(box *inbox.Store, cursors *events.Cursors, sinks []events.Sink, source string, retention, pruneEvery time.Duration, log logr.Logger) *delivery {
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &delivery{cancel: cancel}
+	d := &delivery{cancel: cancel, stopped: make(chan struct{}), changed: make(chan struct{}, 1)}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		d.pruneLoop(ctx, box, retention, pruneEvery, log)
 	}()
 	for _, sink := range sinks {
-		dl := &events.Deliverer{Sink: sink, Source: box, Cursors: cursors, CESource: source, Log: log.WithValues("sink", sink.Name)}
+		dl := &events.Deliverer{Sink: sink, Source: box, Cursors: cursors, CESource: source, Log: log.WithValues("sink", sink.Name),
+			OnHealth: d.healthChanged}
 		d.deliverers = append(d.deliverers, dl)
 		d.wg.Add(1)
 		go func() {
@@ -71,6 +74,7 @@ func (d *delivery) pruneLoop(ctx context.Context, box *inbox.Store, retention, p
 }
 
 func (d *delivery) stop() {
+	close(d.stopped)
 	d.cancel()
 	d.wg.Wait()
 }
