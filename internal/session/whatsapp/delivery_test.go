@@ -79,7 +79,7 @@ func TestPhoneMessagesReachASinkInOrderPerChat(t *testing.T) {
 	defer hook.Close()
 	opener := whatsapp.Opener{
 		Store: session.StoreConfig{Type: "sqlite", SQLitePath: path}, Configure: srv.ConfigureClient,
-		Sinks: []events.Sink{{Name: "app", URL: hook.URL, Keys: [][]byte{sink.key},
+		Sinks: []events.Sink{{Name: "app", URL: hook.URL, Keys: [][]byte{sink.key}, Types: []string{inbox.TypeMessage},
 			MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}},
 		EventSource: "/namespaces/default/whatsappconnections/shop",
 		// Delivered events leave the inbox at once (the default keeps them 7 days).

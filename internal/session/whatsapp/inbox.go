@@ -119,7 +119,7 @@ func inboxEvent(evt any) (inbox.Event, bool) {
 		body = infoBody(info)
 		body.Unavailable, body.UnavailableType, body.DecryptFailMode = e.IsUnavailable, string(e.UnavailableType), string(e.DecryptFailMode)
 	default:
-		return inbox.Event{}, false
+		return moreInboxEvents(evt)
 	}
 	data, err := json.Marshal(body)
 	if err != nil {
