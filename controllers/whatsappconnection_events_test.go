@@ -143,3 +143,10 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// kubectl whatsapp events reaches /events through the pod proxy by port number.
+func TestTheEventsViewPortIsTheSessionsMetricsPort(t *testing.T) {
+	if metricsPort != sessionenv.EventsViewPort {
+		t.Errorf("the session's metrics port is %d, the plugin asks %d", metricsPort, sessionenv.EventsViewPort)
+	}
+}

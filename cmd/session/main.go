@@ -51,7 +51,7 @@ func main() {
 	slot := &outbox.Slot{}
 	opener, err := withEvents(whatsapp.Opener{Store: store,
 		Owner: whatsapp.StoreOwner{Namespace: cfg.Namespace, Name: cfg.ConnectionName},
-		Send:  whatsapp.SendOptions{Slot: slot}}, cfg)
+		Send:  whatsapp.SendOptions{Slot: slot}}, &cfg)
 	if err != nil {
 		log.Error(err, "invalid event sinks")
 		os.Exit(2)

@@ -39,7 +39,8 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	env := &cmdEnv{flags: flags, streams: streams, poll: &pollInterval}
 	root.AddCommand(qrCommand(env), statusCommand(env), pairCommand(env),
 		requestCommand(env, "reconnect", "Clear a Conflict or Degraded halt and try to connect once more", Reconnect),
-		requestCommand(env, "logout", "Log the device out, wipe its store and pair again", Logout))
+		requestCommand(env, "logout", "Log the device out, wipe its store and pair again", Logout),
+		eventsCommand(env))
 	return root
 }
 

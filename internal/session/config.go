@@ -3,6 +3,8 @@ package session
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"time"
 
@@ -58,6 +60,10 @@ type Config struct {
 
 	// HealthAddr and MetricsAddr serve /healthz, /readyz and /metrics; "" or "0" disables.
 	HealthAddr, MetricsAddr string
+	// MoreMetrics appends families to /metrics (the event sinks'); MetricsHandlers are further
+	// paths on the metrics port (/events). Both are as open as /metrics: no personal data.
+	MoreMetrics     func(io.Writer)
+	MetricsHandlers map[string]http.Handler
 }
 
 // StoreConfig says where the device store is.

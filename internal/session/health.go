@@ -24,7 +24,17 @@ func (r *Runtime) serve(ctx context.Context, log logr.Logger) error {
 		_, _ = w.Write([]byte("ok"))
 	})
 	metricsMux := http.NewServeMux()
-	metricsMux.Handle("/metrics", r.metrics)
+	var metricsHandler http.Handler = r.metrics
+	if more := r.cfg.MoreMetrics; more != nil {
+		metricsHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			r.metrics.ServeHTTP(w, req)
+			more(w)
+		})
+	}
+	metricsMux.Handle("/metrics", metricsHandler)
+	for path, h := range r.cfg.MetricsHandlers {
+		metricsMux.Handle(path, h)
+	}
 
 	for _, s := range []struct {
 		addr    string

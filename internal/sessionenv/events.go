@@ -48,3 +48,8 @@ type EventDestination struct {
 	CACerts string `json:"caCerts,omitempty"`
 	Invalid string `json:"invalid,omitempty"`
 }
+
+// EventsViewPort is the session's metrics port (the controller's metricsPort), which also
+// serves GET /events: `kubectl whatsapp events` reads it through the API server's pod proxy
+// (pods/NAME:PORT/proxy/events), which takes a port number, not a name.
+const EventsViewPort = 8080

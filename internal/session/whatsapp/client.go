@@ -46,6 +46,9 @@ type Opener struct {
 	InboxRetention, PruneEvery time.Duration
 	// Send configures the outbox (outbox.go).
 	Send SendOptions
+	// ObserveEvents, when set, is given each opened client's deliverers and inbox (for the
+	// session's /events view and metrics).
+	ObserveEvents func(EventsView)
 	// HealthInterval is the least time between two reports of the sinks' health (each may
 	// write the EventsDelivering condition), and how often the report is repeated; default 10 s.
 	HealthInterval time.Duration
@@ -87,6 +90,9 @@ func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(
 	a.delivery = startDelivery(box, cursors, o.Sinks, o.EventSource, cmp.Or(o.InboxRetention, 7*24*time.Hour),
 		cmp.Or(o.PruneEvery, time.Hour), log.WithName("events"))
 	a.delivery.reportHealth(a.emit, cmp.Or(o.HealthInterval, 10*time.Second))
+	if o.ObserveEvents != nil {
+		o.ObserveEvents(EventsView{Deliverers: a.delivery.deliverers, Inbox: box})
+	}
 	if a.opener.Configure == nil {
 		a.opener.Configure = waendpoint.Configure
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/waoperator/whatsapp-operator/internal/session"
+	"github.com/waoperator/whatsapp-operator/internal/session/events"
+	"github.com/waoperator/whatsapp-operator/internal/session/inbox"
 )
 
 // reportHealth sends the sinks' health to the state machine (session.SinksHealth), which turns
@@ -83,4 +85,10 @@ func (a *client) emit(ctx context.Context, ev session.Event) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// EventsView is an open client's deliverers and inbox.
+type EventsView struct {
+	Deliverers []*events.Deliverer
+	Inbox      *inbox.Store
 }
