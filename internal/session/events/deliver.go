@@ -99,6 +99,8 @@ type Stats struct {
 	Delivered, Retries, GaveUp, Filtered, DeadLettered int64
 	// Cursor is the sequence up to which everything is done.
 	Cursor int64
+	// Failing: see Deliverer.Health.
+	Failing bool
 }
 
 // Deliverer delivers one sink's events. Run it only while holding the connection's Lease.
@@ -140,7 +142,7 @@ func (d *Deliverer) wakeChan() chan struct{} {
 // Stats returns the deliverer's counters.
 func (d *Deliverer) Stats() Stats {
 	return Stats{Delivered: d.delivered.Load(), Retries: d.retries.Load(), GaveUp: d.gaveUp.Load(),
-		Filtered: d.filtered.Load(), DeadLettered: d.deadLettered.Load(), Cursor: d.cursor.Load()}
+		Filtered: d.filtered.Load(), DeadLettered: d.deadLettered.Load(), Cursor: d.cursor.Load(), Failing: d.health.failing.Load()}
 }
 
 // Run delivers until ctx ends. Events of one chat go out one at a time in inbox order; chats

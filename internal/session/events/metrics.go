@@ -37,6 +37,15 @@ var eventFamilies = []eventFamily{
 		func(s Stats, _ int64, _ time.Time) float64 { return float64(s.Retries) }, false},
 	{"whatsapp_session_events_given_up_total", "counter", "Events a sink refused for good or that outlived its maximum age (they stay in the inbox).",
 		func(s Stats, _ int64, _ time.Time) float64 { return float64(s.GaveUp) }, false},
+	{"whatsapp_session_events_dead_lettered_total", "counter", "Events handed to the sink's dead-letter destination.",
+		func(s Stats, _ int64, _ time.Time) float64 { return float64(s.DeadLettered) }, false},
+	{"whatsapp_session_events_failing", "gauge", "1 while the sink is failing (three failed tries in a row, until a success).",
+		func(s Stats, _ int64, _ time.Time) float64 {
+			if s.Failing {
+				return 1
+			}
+			return 0
+		}, false},
 	{"whatsapp_session_events_backlog", "gauge", "Events in the inbox past the sink's cursor.",
 		func(_ Stats, n int64, _ time.Time) float64 { return float64(n) }, true},
 	{"whatsapp_session_events_oldest_pending_age_seconds", "gauge", "Age of the oldest event past the sink's cursor (0 when none).",

@@ -41,11 +41,14 @@ func TestMetricsShowBacklogUntilTheSinkRecovers(t *testing.T) {
 	g.Eventually(func() int64 { return d.Stats().Retries }).Should(BeNumerically(">", 4))
 	g.Expect(scraped(g, col, "whatsapp_session_events_backlog")).To(BeEquivalentTo(6))
 	g.Expect(scraped(g, col, "whatsapp_session_events_oldest_pending_age_seconds")).To(BeNumerically(">", 0))
+	g.Expect(scraped(g, col, "whatsapp_session_events_failing")).To(BeEquivalentTo(1))
 
 	up.Store(true)
 	g.Eventually(func() int64 { return d.Stats().Cursor }).Should(BeEquivalentTo(6))
 	g.Expect(scraped(g, col, "whatsapp_session_events_backlog")).To(BeEquivalentTo(0))
 	g.Expect(scraped(g, col, "whatsapp_session_events_delivered_total")).To(BeEquivalentTo(6))
+	g.Expect(scraped(g, col, "whatsapp_session_events_failing")).To(BeEquivalentTo(0))
+	g.Expect(scraped(g, col, "whatsapp_session_events_dead_lettered_total")).To(BeEquivalentTo(0))
 }
 
 // scraped parses the collector's text with Prometheus's own parser (so the format is checked
