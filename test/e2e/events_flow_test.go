@@ -1,0 +1,242 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+const (
+	eventsName   = "inbox"
+	eventsPhone  = "15550009100"
+	eventsSecret = "inbox-webhook"
+)
+
+// webhookSink is the user's service: it checks each request's Standard Webhooks signature with
+// the key it shares with the Secret (its own implementation of the scheme), and keeps the
+// WhatsApp message ids it accepted, per chat, in arrival order.
+type webhookSink struct {
+	key  []byte
+	down atomic.Bool // answer 503 to everything
+
+	mu      sync.Mutex
+	byChat  map[string][]string
+	badSigs int
+	refused int
+}
+
+func (s *webhookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if s.down.Load() {
+		s.mu.Lock()
+		s.refused++
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.verify(r.Header, body) {
+		s.badSigs++
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var msg struct{ ID, Chat string }
+	if r.Header.Get("ce-specversion") != "1.0" || r.Header.Get("ce-type") != "io.waoperator.whatsapp.message.received" ||
+		r.Header.Get("ce-source") != "/namespaces/default/whatsappconnections/"+eventsName ||
+		json.Unmarshal(body, &msg) != nil || msg.Chat != r.Header.Get("ce-subject") {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	s.byChat[msg.Chat] = append(s.byChat[msg.Chat], msg.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *webhookSink) verify(h http.Header, body []byte) bool {
+	id, ts := h.Get("webhook-id"), h.Get("webhook-timestamp")
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if id == "" || err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute {
+		return false
+	}
+	mac := hmac.New(sha256.New, s.key)
+	mac.Write([]byte(id + "." + ts + "."))
+	mac.Write(body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, sig := range strings.Fields(h.Get("webhook-signature")) {
+		if hmac.Equal([]byte(sig), []byte(want)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *webhookSink) received() map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]string{}
+	for k, v := range s.byChat {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// sendText makes a fake phone send a text to the account, through the control API.
+func sendText(from, to, text string) (string, error) {
+	data, _ := json.Marshal(map[string]string{"to": to + "@s.whatsapp.net", "text": text})
+	resp, err := http.Post(st.controlURL+"/phones/"+from+"/messages", "application/json", bytes.NewReader(data))
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return "", fmt.Errorf("send: %s: %s", resp.Status, body)
+	}
+	var sent struct{ ID string }
+	return sent.ID, json.Unmarshal(body, &sent)
+}
+
+func eventsCondition() (map[string]string, error) {
+	out, err := kubectl("get", "wac", eventsName, "-o",
+		`jsonpath={range .status.conditions[?(@.type=="EventsDelivering")]}{.status}|{.reason}|{.message}{end}`)
+	if err != nil {
+		return nil, err
+	}
+	parts := strings.SplitN(out, "|", 3)
+	if len(parts) != 3 {
+		return map[string]string{}, nil
+	}
+	return map[string]string{"status": parts[0], "reason": parts[1], "message": parts[2]}, nil
+}
+
+var _ = Describe("events to a webhook sink", Ordered, func() {
+	var sink *webhookSink
+	var hook *httptest.Server
+	wacRef := "wac/" + eventsName
+
+	BeforeAll(func() {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		sink = &webhookSink{key: key, byChat: map[string][]string{}}
+		hook = httptest.NewServer(sink)
+	})
+
+	AfterAll(func() {
+		mustKubectl("delete", "wac", eventsName, "--ignore-not-found", "--wait=false")
+		Eventually(kubectl).WithArguments("get", "wac", eventsName, "--ignore-not-found", "-o", "name").
+			WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(BeEmpty())
+		mustKubectl("delete", "secret", eventsSecret, "--ignore-not-found")
+		hook.Close()
+	})
+
+	It("refuses a bad sink at admission with its field path", func() {
+		_, err := kubectlIn(`apiVersion: whatsapp.waoperator.io/v1alpha1
+kind: WhatsAppConnection
+metadata: {name: bad-sink}
+spec:
+  events:
+    sinks:
+    - name: app
+      uri: ftp://hooks.example.com/in
+    - name: svc
+      ref: {kind: Deployment, name: app}
+`, "apply", "-f", "-")
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(And(ContainSubstring("spec.events.sinks[0].uri"), ContainSubstring("spec.events.sinks[1].ref.kind"),
+			ContainSubstring("kind must be Service")))
+	})
+
+	It("waits for its missing signing Secret, then delivers every message, signed, in order per chat", func() {
+		_, err := kubectlIn(fmt.Sprintf(`apiVersion: whatsapp.waoperator.io/v1alpha1
+kind: WhatsAppConnection
+metadata: {name: %s}
+spec:
+  events:
+    sinks:
+    - name: app
+      uri: %s/whatsapp
+      signingSecretRef: {name: %s}
+      filter: {types: [message.received]}
+      delivery: {backoffDelay: 100ms, backoffMax: 1s}
+`, eventsName, hook.URL, eventsSecret), "apply", "-f", "-")
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			out, err := kubectl("describe", "wac", eventsName)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(out).To(And(ContainSubstring(whatsappv1alpha1.ReasonSecretNotFound), ContainSubstring("spec.events.sinks[app].signingSecretRef")))
+		}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+		mustKubectl("create", "secret", "generic", eventsSecret, "--from-literal=secret=whsec_"+base64.StdEncoding.EncodeToString(sink.key))
+
+		Eventually(scanQR(eventsName, "+"+eventsPhone)).WithTimeout(60 * time.Second).WithPolling(time.Second).ShouldNot(BeEmpty())
+		Eventually(jsonpath(wacRef, "{.status.phase}")).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).
+			Should(Equal(string(whatsappv1alpha1.PhaseConnected)))
+		Eventually(eventsCondition).WithTimeout(30*time.Second).WithPolling(500*time.Millisecond).
+			Should(HaveKeyWithValue("status", "True"), "EventsDelivering once the session runs")
+
+		want := sendAll(0, 5)
+		Eventually(sink.received).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Equal(want),
+			"every message, once, in order per chat")
+		Expect(sink.badSigs).To(BeZero())
+	})
+
+	It("says which sink fails while it fails, and catches up in order when it recovers", func() {
+		sink.down.Store(true)
+		want := sendAll(5, 8)
+		Eventually(eventsCondition).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(And(
+			HaveKeyWithValue("status", "False"), HaveKeyWithValue("reason", whatsappv1alpha1.ReasonSinkFailing),
+			HaveKeyWithValue("message", ContainSubstring("sink app is failing: HTTP 503"))))
+		cond, _ := eventsCondition()
+		Expect(cond["message"]).NotTo(ContainSubstring("message "), "no message content in status")
+
+		sink.down.Store(false)
+		Eventually(sink.received).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Equal(want),
+			"nothing lost, nothing reordered")
+		Eventually(eventsCondition).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).
+			Should(HaveKeyWithValue("status", "True"))
+		Expect(sink.badSigs).To(BeZero())
+	})
+})
+
+// eventsPhones are the two phones that write to the account; each is its own chat.
+var eventsPhones = []string{"15550009101", "15550009102"}
+
+// sentIDs is every message id sent so far, per chat.
+var sentIDs = map[string][]string{}
+
+// sendAll makes each phone send messages from..to-1, interleaved, and returns every id sent so
+// far per chat, in sending order.
+func sendAll(from, to int) map[string][]string {
+	for i := from; i < to; i++ {
+		for _, p := range eventsPhones {
+			var id string
+			Eventually(func() (err error) { // the first send waits for the device's pre-keys
+				id, err = sendText(p, eventsPhone, fmt.Sprintf("message %d", i))
+				return err
+			}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+			chat := p + "@s.whatsapp.net"
+			sentIDs[chat] = append(sentIDs[chat], id)
+		}
+	}
+	out := map[string][]string{}
+	for k, v := range sentIDs {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
