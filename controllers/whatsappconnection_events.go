@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -33,26 +34,27 @@ func resolveDestination(ns string, d whatsappv1alpha1.Destination) (string, erro
 	if d.URI != "" {
 		u, err := url.Parse(d.URI)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-			return "", fmt.Errorf("uri is not an absolute http(s) URL")
+			return "", errors.New("uri is not an absolute http(s) URL")
 		}
 		return d.URI, nil
 	}
 	ref := d.Ref
 	if ref == nil {
-		return "", fmt.Errorf("neither uri nor ref is set")
+		return "", errors.New("neither uri nor ref is set")
 	}
 	if ref.Kind != "Service" || (ref.APIVersion != "" && ref.APIVersion != "v1") {
-		return "", fmt.Errorf("ref is not a v1 Service")
+		return "", errors.New("ref is not a v1 Service")
 	}
 	if ref.Namespace != "" && ref.Namespace != ns {
-		return "", fmt.Errorf(invalidNamespace)
+		return "", errors.New(invalidNamespace)
 	}
 	scheme := "http"
 	if ref.Scheme == "https" {
 		scheme = "https"
 	}
 	host := ref.Name + "." + ns + ".svc"
-	if ref.Port != 0 && !(scheme == "http" && ref.Port == 80) && !(scheme == "https" && ref.Port == 443) {
+	defaultPort := map[string]int32{"http": 80, "https": 443}[scheme]
+	if ref.Port != 0 && ref.Port != defaultPort {
 		host += ":" + strconv.Itoa(int(ref.Port))
 	}
 	path := d.Path
