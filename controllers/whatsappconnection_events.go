@@ -18,7 +18,11 @@ import (
 
 // spec.events reaches the session pod as env (sessionenv.EventSink): the sinks with their
 // destinations resolved, and the signing keys as secretKeyRefs that the kubelet fills. The
-// manager reads neither the Secrets nor the Services. A change of the sinks changes the pod
+// manager reads neither the Secrets nor the Services. Keys are env, not a Secret volume, on
+// purpose: for a missing Secret volume the kubelet leaves the container Waiting with reason
+// ContainerCreating and says why only in FailedMount events (MountVolume.SetUp failed ...
+// secret "NAME" not found), which the manager does not read; a missing env Secret or key is
+// CreateContainerConfigError with the Secret's name in the container status, classified below. A change of the sinks changes the pod
 // spec, and so its hash: the pod is replaced, and each sink resumes from its cursor in the
 // device store.
 

@@ -212,6 +212,19 @@ spec:
 			Should(HaveKeyWithValue("status", "True"))
 		Expect(sink.badSigs).To(BeZero())
 	})
+
+	It("delivers what the phones sent while the connection was suspended, after it resumes", func() {
+		mustKubectl("patch", "wac", eventsName, "--type=merge", "-p", `{"spec":{"suspend":true}}`)
+		Eventually(jsonpath(wacRef, "{.status.phase}")).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).
+			Should(Equal(string(whatsappv1alpha1.PhaseSuspended)))
+		want := sendAll(8, 11) // queued by WhatsApp while no device is online
+		Consistently(sink.received).WithTimeout(2 * time.Second).WithPolling(500 * time.Millisecond).ShouldNot(Equal(want))
+
+		mustKubectl("patch", "wac", eventsName, "--type=merge", "-p", `{"spec":{"suspend":false}}`)
+		Eventually(sink.received).WithTimeout(90*time.Second).WithPolling(500*time.Millisecond).Should(Equal(want),
+			"the offline queue arrives after resume, in order, once")
+		Expect(sink.badSigs).To(BeZero())
+	})
 })
 
 // eventsPhones are the two phones that write to the account; each is its own chat.
