@@ -225,6 +225,13 @@ spec:
 			"the offline queue arrives after resume, in order, once")
 		Expect(sink.badSigs).To(BeZero())
 	})
+
+	It("drops the EventsDelivering condition when the sinks are removed", func() {
+		mustKubectl("patch", "wac", eventsName, "--type=json", "-p", `[{"op":"remove","path":"/spec/events"}]`)
+		Eventually(eventsCondition).WithTimeout(90 * time.Second).WithPolling(time.Second).Should(BeEmpty())
+		Eventually(jsonpath(wacRef, "{.status.phase}")).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).
+			Should(Equal(string(whatsappv1alpha1.PhaseConnected)))
+	})
 })
 
 // eventsPhones are the two phones that write to the account; each is its own chat.
