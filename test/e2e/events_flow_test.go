@@ -9,12 +9,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -33,8 +35,9 @@ const (
 // the key it shares with the Secret (its own implementation of the scheme), and keeps the
 // WhatsApp message ids it accepted, per chat, in arrival order.
 type webhookSink struct {
-	key  []byte
-	down atomic.Bool // answer 503 to everything
+	key   []byte
+	down  atomic.Bool // answer 503 to everything
+	flaky atomic.Bool // answer 503 to about a third of the requests
 
 	mu      sync.Mutex
 	byChat  map[string][]string
@@ -44,7 +47,7 @@ type webhookSink struct {
 
 func (s *webhookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if s.down.Load() {
+	if s.down.Load() || s.flaky.Load() && mathrand.IntN(3) == 0 {
 		s.mu.Lock()
 		s.refused++
 		s.mu.Unlock()
@@ -87,14 +90,39 @@ func (s *webhookSink) verify(h http.Header, body []byte) bool {
 	return false
 }
 
+// received is, per chat, the ids accepted in order of their first arrival: delivery is at
+// least once, and an event in flight when the session died comes again with the same id.
 func (s *webhookSink) received() map[string][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string][]string{}
 	for k, v := range s.byChat {
-		out[k] = append([]string(nil), v...)
+		seen := map[string]bool{}
+		for _, id := range v {
+			if !seen[id] {
+				seen[id] = true
+				out[k] = append(out[k], id)
+			}
+		}
 	}
 	return out
+}
+
+// duplicates counts the arrivals of an id already accepted.
+func (s *webhookSink) duplicates() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.byChat {
+		seen := map[string]bool{}
+		for _, id := range v {
+			if seen[id] {
+				n++
+			}
+			seen[id] = true
+		}
+	}
+	return n
 }
 
 // sendText makes a fake phone send a text to the account, through the control API.
@@ -192,7 +220,8 @@ spec:
 
 		want := sendAll(0, 5)
 		Eventually(sink.received).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Equal(want),
-			"every message, once, in order per chat")
+			"every message, in order per chat")
+		Expect(sink.duplicates()).To(BeZero(), "once")
 		Expect(sink.badSigs).To(BeZero())
 	})
 
@@ -210,6 +239,26 @@ spec:
 			"nothing lost, nothing reordered")
 		Eventually(eventsCondition).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).
 			Should(HaveKeyWithValue("status", "True"))
+		Expect(sink.badSigs).To(BeZero())
+	})
+
+	It("loses nothing and keeps each chat's order when the session is killed while a flaky sink is behind", func() {
+		sink.flaky.Store(true)
+		defer sink.flaky.Store(false)
+		before := sink.duplicates()
+		uid, err := jsonpath("pod/"+eventsName+"-session", "{.metadata.uid}")()
+		Expect(err).NotTo(HaveOccurred())
+		want := sendAll(11, 21)
+		procs := processesWithEnv("WA_POD_UID=" + uid)
+		Expect(procs).To(HaveLen(1), "one session process for pod %s", uid)
+		Expect(syscall.Kill(procs[0].PID, syscall.SIGKILL)).To(Succeed())
+		want = sendAll(21, 26) // while no session runs: WhatsApp queues them
+		Eventually(sink.received).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(Equal(want),
+			"every message, in order per chat, across the kill")
+		newUID, err := jsonpath("pod/"+eventsName+"-session", "{.metadata.uid}")()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(newUID).NotTo(Equal(uid), "a new session pod delivered the rest")
+		AddReportEntry("events redelivered after the kill (same id, at least once)", sink.duplicates()-before)
 		Expect(sink.badSigs).To(BeZero())
 	})
 
