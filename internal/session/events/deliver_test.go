@@ -26,7 +26,7 @@ import (
 	"github.com/waoperator/whatsapp-operator/internal/session/inbox"
 )
 
-func openDB(t *testing.T) *sql.DB {
+func openDB(t testing.TB) *sql.DB {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "device.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate")
@@ -39,7 +39,7 @@ func openDB(t *testing.T) *sql.DB {
 
 // openInbox opens the inbox and the sink cursors on a fresh SQLite database, as the session
 // does on its device store.
-func openInbox(t *testing.T) (*inbox.Store, *events.Cursors) {
+func openInbox(t testing.TB) (*inbox.Store, *events.Cursors) {
 	t.Helper()
 	db := openDB(t)
 	box, err := inbox.Open(context.Background(), db, "sqlite")
@@ -118,7 +118,7 @@ func newSink(key []byte, failRate float64) *testSink {
 	return &testSink{key: key, failRate: failRate, byChat: map[string][]string{}, types: map[string]string{}, seen: map[string]int{}}
 }
 
-func fill(t *testing.T, box *inbox.Store, chats, perChat int) map[string][]string {
+func fill(t testing.TB, box *inbox.Store, chats, perChat int) map[string][]string {
 	t.Helper()
 	want := map[string][]string{}
 	for i := range perChat {
