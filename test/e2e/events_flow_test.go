@@ -108,6 +108,12 @@ func (s *webhookSink) received() map[string][]string {
 	return out
 }
 
+func (s *webhookSink) refusedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
 // duplicates counts the arrivals of an id already accepted.
 func (s *webhookSink) duplicates() int {
 	s.mu.Lock()
@@ -243,16 +249,21 @@ spec:
 	})
 
 	It("loses nothing and keeps each chat's order when the session is killed while a flaky sink is behind", func() {
-		sink.flaky.Store(true)
 		defer sink.flaky.Store(false)
 		before := sink.duplicates()
 		uid, err := jsonpath("pod/"+eventsName+"-session", "{.metadata.uid}")()
 		Expect(err).NotTo(HaveOccurred())
+		// The sink is down while the phones write, so the session has a backlog when it dies.
+		sink.down.Store(true)
+		refused := sink.refusedCount()
 		want := sendAll(11, 21)
+		Eventually(sink.refusedCount).WithTimeout(30 * time.Second).Should(BeNumerically(">", refused+2))
 		procs := processesWithEnv("WA_POD_UID=" + uid)
 		Expect(procs).To(HaveLen(1), "one session process for pod %s", uid)
 		Expect(syscall.Kill(procs[0].PID, syscall.SIGKILL)).To(Succeed())
 		want = sendAll(21, 26) // while no session runs: WhatsApp queues them
+		sink.flaky.Store(true)
+		sink.down.Store(false)
 		Eventually(sink.received).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(Equal(want),
 			"every message, in order per chat, across the kill")
 		newUID, err := jsonpath("pod/"+eventsName+"-session", "{.metadata.uid}")()
