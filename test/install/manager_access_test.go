@@ -91,7 +91,16 @@ func managerCommon(ns string) []access {
 		{"escalate", rbac, "roles", "", ns, "x", false},
 		{"bind", rbac, "roles", "", ns, "x", false},
 		{"create", rbac, "clusterroles", "", "", "", false},
-		{"create", rbac, "clusterrolebindings", "", "", "", false},
+		// One ClusterRoleBinding per connection binds its session to system:auth-delegator (the
+		// send API's TokenReviews and SubjectAccessReviews are cluster-scoped). The manager holds
+		// both permissions of that role, which is all the API server asks of a binder; it has
+		// neither bind nor escalate, so it can bind no role with a permission it lacks
+		// (controllers' "may bind system:auth-delegator but not cluster-admin" spec).
+		{"create", rbac, "clusterrolebindings", "", "", "", true},
+		{"bind", rbac, "clusterroles", "", "", "cluster-admin", false},
+		{"escalate", rbac, "clusterroles", "", "", "x", false},
+		{"create", "authentication.k8s.io", "tokenreviews", "", "", "", true},
+		{"create", "authorization.k8s.io", "subjectaccessreviews", "", "", "", true},
 		{"create", "apps", "deployments", "", ns, "", false},
 		{"create", "", "configmaps", "", ns, "", false},
 		{"impersonate", "", "serviceaccounts", "", ns, "x-session", false},
