@@ -6,6 +6,7 @@ package main
 import (
 	"flag"
 	"os"
+	"time"
 
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager/signals"
 
+	"github.com/waoperator/whatsapp-operator/internal/memtrim"
 	"github.com/waoperator/whatsapp-operator/internal/session"
 	"github.com/waoperator/whatsapp-operator/internal/session/outbox"
 	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
@@ -31,6 +33,8 @@ func main() {
 		"How often the Lease is renewed (one API write each).")
 	var send sendAPIFlags
 	send.bind(flag.CommandLine)
+	trimAfter := flag.Duration("release-startup-memory-after", 10*time.Second,
+		"Once connected this long, give back the memory start-up used (free heap pages, the binary's mapped pages); 0 never does.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -67,6 +71,16 @@ func main() {
 	if err := serveSendAPI(ctx, send, cfg, rt, slot, rest, log.WithName("send-api")); err != nil {
 		log.Error(err, "cannot start the send API")
 		os.Exit(1)
+	}
+	if *trimAfter > 0 {
+		go memtrim.AfterSettled(ctx, rt.Ready, *trimAfter, time.Second, memtrim.Trim, func(res memtrim.Result, err error) {
+			if err != nil {
+				log.Info("cannot release the start-up memory", "error", err.Error())
+				return
+			}
+			log.Info("released the start-up memory", "rssKiB", res.Before.RSS, "nowKiB", res.After.RSS,
+				"binaryUnmappedKiB", res.Unmapped)
+		})
 	}
 	if err := rt.Run(ctx); err != nil {
 		log.Error(err, "session ended")

@@ -1,0 +1,34 @@
+package memtrim
+
+import (
+	"context"
+	"time"
+)
+
+// AfterSettled calls trim once ready() has been true for settle without interruption (checked
+// every poll), and reports its result to done. It returns after that, or when ctx ends.
+//
+// A session's start-up burst is over once it has been connected a moment: package init, the
+// store's migration, pairing, the first login's pre-keys and the first sync are behind it.
+func AfterSettled(ctx context.Context, ready func() bool, settle, poll time.Duration,
+	trim func() (Result, error), done func(Result, error)) {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	var since time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			switch {
+			case !ready():
+				since = time.Time{}
+			case since.IsZero():
+				since = now
+			case now.Sub(since) >= settle:
+				done(trim())
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,60 @@
+package memtrim
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/onsi/gomega"
+)
+
+func TestAfterSettledTrimsOnceReadyHeld(t *testing.T) {
+	g := gomega.NewWithT(t)
+	var ready atomic.Bool
+	var polls, trims atomic.Int32
+	finished := make(chan struct{})
+	go func() {
+		AfterSettled(context.Background(), func() bool { polls.Add(1); return ready.Load() }, 20*time.Millisecond,
+			time.Millisecond, func() (Result, error) { trims.Add(1); return Result{}, nil }, func(Result, error) {})
+		close(finished)
+	}()
+	// Not ready: nothing, however many polls (50 ms of them at least).
+	g.Eventually(polls.Load).Should(gomega.BeNumerically(">=", 50))
+	g.Expect(trims.Load()).To(gomega.BeZero(), "trimmed before the session was ready")
+	ready.Store(true)
+	g.Eventually(finished).Should(gomega.BeClosed())
+	g.Expect(trims.Load()).To(gomega.Equal(int32(1)))
+}
+
+// A readiness that flaps (connected, then reconnecting) starts the settling time over.
+func TestAfterSettledWaitsForAnUninterruptedSettle(t *testing.T) {
+	var polls, trimmedAt atomic.Int32
+	ready := func() bool {
+		n := polls.Add(1)
+		return n%5 != 0 || n > 20 // false every 5th poll until the 20th
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	AfterSettled(ctx, ready, 6*time.Millisecond, time.Millisecond,
+		func() (Result, error) { trimmedAt.Store(polls.Load()); return Result{}, nil }, func(Result, error) {})
+	if got := trimmedAt.Load(); got <= 20 {
+		t.Errorf("trimmed at poll %d, while readiness still dropped every 5th poll (until 20)", got)
+	}
+}
+
+func TestAfterSettledReturnsWhenContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	go func() {
+		AfterSettled(ctx, func() bool { return false }, time.Millisecond, time.Millisecond,
+			func() (Result, error) { t.Error("trimmed"); return Result{}, nil }, func(Result, error) {})
+		close(finished)
+	}()
+	cancel()
+	select {
+	case <-finished:
+	case <-time.After(5 * time.Second):
+		t.Fatal("AfterSettled still running after its context ended")
+	}
+}
