@@ -53,7 +53,10 @@ func startSessionStack(ctx context.Context, o options, bins *binaries, session *
 	if s.proxy, err = startCountingProxy(s.cp.cfg); err != nil {
 		return nil, err
 	}
-	if s.runner, err = startRunner(ctx, s.proxy.url, s.work, bins.session, []string{waendpoint.ConfigEnv + "=" + fwConfig}); err != nil {
+	// $BENCH_SESSION_ENV (space-separated NAME=value, e.g. GOGC=50) goes to every session
+	// process, to compare runtime settings on one stack.
+	env := append([]string{waendpoint.ConfigEnv + "=" + fwConfig}, strings.Fields(os.Getenv("BENCH_SESSION_ENV"))...)
+	if s.runner, err = startRunner(ctx, s.proxy.url, s.work, bins.session, env); err != nil {
 		return nil, err
 	}
 	if s.mgr, err = startManager(ctx, s.cp.cfg, session); err != nil {
