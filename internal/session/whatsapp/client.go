@@ -128,6 +128,8 @@ type client struct {
 	// holding mu (Logout waits for WhatsApp's answer while holding it).
 	current atomic.Pointer[whatsmeow.Client]
 
+	prekeys *preKeyPool // of the current client while it is not paired
+
 	// deviceName is what the phone lists under Linked devices (spec.deviceName).
 	deviceName atomic.Pointer[string]
 
@@ -142,6 +144,7 @@ func (a *client) use(dev *store.Device) error {
 	cli.EnableAutoReconnect = true
 	cli.AutoReconnectHook = a.shouldReconnect
 	enableInbox(cli)
+	a.prekeys = enablePreKeyPool(cli, a.db)
 	cli.GetClientPayload = func() *waWa6.ClientPayload { return registrationPayload(cli.Store, a.name()) }
 	if err := a.opener.Configure(cli); err != nil {
 		return err
