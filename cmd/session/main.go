@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager/signals"
 
-	"github.com/waoperator/whatsapp-operator/internal/memtrim"
 	"github.com/waoperator/whatsapp-operator/internal/session"
 	"github.com/waoperator/whatsapp-operator/internal/session/outbox"
 	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
@@ -35,6 +34,8 @@ func main() {
 	send.bind(flag.CommandLine)
 	trimAfter := flag.Duration("release-startup-memory-after", 10*time.Second,
 		"Once connected this long, give back the memory start-up used (free heap pages, the binary's mapped pages); 0 never does.")
+	idleGOGC := flag.Int("idle-gogc", defaultIdleGOGC,
+		"GOGC from then on, unless $GOGC is set: how far the idle heap grows over its live data before a collection (%).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -72,16 +73,7 @@ func main() {
 		log.Error(err, "cannot start the send API")
 		os.Exit(1)
 	}
-	if *trimAfter > 0 {
-		go memtrim.AfterSettled(ctx, rt.Ready, *trimAfter, time.Second, memtrim.Trim, func(res memtrim.Result, err error) {
-			if err != nil {
-				log.Info("cannot release the start-up memory", "error", err.Error())
-				return
-			}
-			log.Info("released the start-up memory", "rssKiB", res.Before.RSS, "nowKiB", res.After.RSS,
-				"binaryUnmappedKiB", res.Unmapped)
-		})
-	}
+	go settle(ctx, rt.Ready, *trimAfter, *idleGOGC, log)
 	if err := rt.Run(ctx); err != nil {
 		log.Error(err, "session ended")
 		os.Exit(1)
