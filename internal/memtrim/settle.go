@@ -14,12 +14,18 @@ func AfterSettled(ctx context.Context, ready func() bool, settle, poll time.Dura
 	trim func() (Result, error), done func(Result, error)) {
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	afterSettled(ctx, ready, settle, t.C, trim, done)
+}
+
+// afterSettled is AfterSettled on the times of ticks.
+func afterSettled(ctx context.Context, ready func() bool, settle time.Duration, ticks <-chan time.Time,
+	trim func() (Result, error), done func(Result, error)) {
 	var since time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
+		case now := <-ticks:
 			switch {
 			case !ready():
 				since = time.Time{}

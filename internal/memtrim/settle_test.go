@@ -29,17 +29,22 @@ func TestAfterSettledTrimsOnceReadyHeld(t *testing.T) {
 
 // A readiness that flaps (connected, then reconnecting) starts the settling time over.
 func TestAfterSettledWaitsForAnUninterruptedSettle(t *testing.T) {
-	var polls, trimmedAt atomic.Int32
-	ready := func() bool {
-		n := polls.Add(1)
-		return n%5 != 0 || n > 20 // false every 5th poll until the 20th
+	t0 := time.Now()
+	ticks := make(chan time.Time, 40)
+	for i := range 40 {
+		ticks <- t0.Add(time.Duration(i) * time.Second) // one poll a second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	AfterSettled(ctx, ready, 6*time.Millisecond, time.Millisecond,
-		func() (Result, error) { trimmedAt.Store(polls.Load()); return Result{}, nil }, func(Result, error) {})
-	if got := trimmedAt.Load(); got <= 20 {
-		t.Errorf("trimmed at poll %d, while readiness still dropped every 5th poll (until 20)", got)
+	var polls int
+	ready := func() bool {
+		polls++
+		return polls%5 != 0 || polls > 20 // false every 5th poll until the 20th
+	}
+	trimmedAt := 0
+	afterSettled(context.Background(), ready, 6*time.Second, ticks,
+		func() (Result, error) { trimmedAt = polls; return Result{}, nil }, func(Result, error) {})
+	// Ready from poll 21 on; 6 s later is poll 27.
+	if trimmedAt != 27 {
+		t.Errorf("trimmed at poll %d, want 27: six seconds after readiness stopped dropping", trimmedAt)
 	}
 }
 
