@@ -144,7 +144,7 @@ func (a *client) use(dev *store.Device) error {
 	cli.EnableAutoReconnect = true
 	cli.AutoReconnectHook = a.shouldReconnect
 	enableInbox(cli)
-	a.prekeys = enablePreKeyPool(cli, a.db)
+	a.prekeys = enablePreKeyPool(cli, a.container, a.db)
 	cli.GetClientPayload = func() *waWa6.ClientPayload { return registrationPayload(cli.Store, a.name()) }
 	if err := a.opener.Configure(cli); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/store/sqlstore"
+	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	"go.mau.fi/whatsmeow/util/keys"
 )
@@ -70,23 +71,32 @@ func (p *preKeyPool) take(count uint32) []keys.KeyPair {
 // enablePreKeyPool gives a device that is not paired yet a pool: filled when its first QR code
 // is shown, used by its first login. A paired device keeps its keys (whatsmeow tops them up 50
 // at a time).
-func enablePreKeyPool(cli *whatsmeow.Client, db *sql.DB) *preKeyPool {
-	if cli.Store.ID != nil {
+//
+// The device gets its SQL stores in PrePairCallback, as sqlstore's PutDevice would give them
+// (initializeDevice), with the pool in front of the pre-keys: that runs in the pairing
+// goroutine before the device is saved, so the login after the reconnect reads them as it reads
+// whatsmeow's own. (A PairSuccess handler runs after WhatsApp was answered, concurrently with
+// that login.)
+func enablePreKeyPool(cli *whatsmeow.Client, container *sqlstore.Container, db *sql.DB) *preKeyPool {
+	if cli.Store.ID != nil || cli.Store.Initialized {
 		return nil
 	}
 	pool := newPreKeyPool()
 	cli.AddEventHandler(func(evt any) {
-		switch evt.(type) {
-		case *events.QR:
+		if _, ok := evt.(*events.QR); ok {
 			pool.fill()
-		case *events.PairSuccess:
-			// The device was just saved, which gave it its SQL stores (sqlstore.PutDevice);
-			// the login that uploads the keys follows the reconnect.
-			if s, ok := cli.Store.PreKeys.(*sqlstore.SQLStore); ok {
-				cli.Store.PreKeys = &pooledPreKeys{SQLStore: s, pool: pool, db: db}
-			}
 		}
 	})
+	dev := cli.Store
+	cli.PrePairCallback = func(jid types.JID, _, _ string) bool {
+		s := sqlstore.NewSQLStore(container, jid)
+		dev.SetAllStores(s)
+		dev.PreKeys = &pooledPreKeys{SQLStore: s, pool: pool, db: db}
+		dev.LIDs = container.LIDMap
+		dev.Container = container
+		dev.Initialized = true
+		return true
+	}
 	return pool
 }
 
