@@ -19,8 +19,12 @@ import (
 // pairedSQLStore is a saved device on a fresh SQLite store, as whatsmeow has it right after
 // PairSuccess, and the store's database.
 func pairedSQLStore(t *testing.T, g *WithT) (*sqlstore.SQLStore, *pooledPreKeys) {
+	return pairedStore(t, g, session.StoreConfig{Type: "sqlite", SQLitePath: filepath.Join(t.TempDir(), "device.db")})
+}
+
+func pairedStore(t *testing.T, g *WithT, cfg session.StoreConfig) (*sqlstore.SQLStore, *pooledPreKeys) {
 	ctx := context.Background()
-	container, db, _, err := openStore(ctx, session.StoreConfig{Type: "sqlite", SQLitePath: filepath.Join(t.TempDir(), "device.db")}, waLog.Noop)
+	container, db, _, err := openStore(ctx, cfg, waLog.Noop)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = container.Close() })
 	dev := container.NewDevice()
@@ -46,8 +50,12 @@ func filledPool(g *WithT, p *preKeyPool) []keys.KeyPair {
 // them by ID (to decrypt a message sent to one), and does not upload them twice.
 func TestFirstLoginTakesThePoolsPreKeys(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
 	sqlStore, pooled := pairedSQLStore(t, g)
+	firstLoginTakesThePoolsPreKeys(g, sqlStore, pooled)
+}
+
+func firstLoginTakesThePoolsPreKeys(g *WithT, sqlStore *sqlstore.SQLStore, pooled *pooledPreKeys) {
+	ctx := context.Background()
 	want := filledPool(g, pooled.pool)
 
 	got, err := pooled.GetOrGenPreKeys(ctx, initialPreKeys)
