@@ -34,8 +34,6 @@ func main() {
 	send.bind(flag.CommandLine)
 	trimAfter := flag.Duration("release-startup-memory-after", 10*time.Second,
 		"Once connected this long, give back the memory start-up used (free heap pages, the binary's mapped pages); 0 never does.")
-	idleGOGC := flag.Int("idle-gogc", defaultIdleGOGC,
-		"GOGC from then on, unless $GOGC is set: how far the idle heap grows over its live data before a collection (%).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -73,7 +71,7 @@ func main() {
 		log.Error(err, "cannot start the send API")
 		os.Exit(1)
 	}
-	go settle(ctx, rt.Ready, *trimAfter, *idleGOGC, log)
+	go settle(ctx, rt.Ready, *trimAfter, log)
 	if err := rt.Run(ctx); err != nil {
 		log.Error(err, "session ended")
 		os.Exit(1)
