@@ -25,11 +25,6 @@ type delivery struct {
 func startDelivery(box *inbox.Store, cursors *events.Cursors, sinks []events.Sink, source string, retention, pruneEvery time.Duration, log logr.Logger) *delivery {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &delivery{cancel: cancel, stopped: make(chan struct{}), changed: make(chan struct{}, 1)}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		d.pruneLoop(ctx, box, retention, pruneEvery, log)
-	}()
 	for _, sink := range sinks {
 		dl := &events.Deliverer{Sink: sink, Source: box, Cursors: cursors, CESource: source, Log: log.WithValues("sink", sink.Name),
 			OnHealth: d.healthChanged}
@@ -42,6 +37,13 @@ func startDelivery(box *inbox.Store, cursors *events.Cursors, sinks []events.Sin
 			}
 		}()
 	}
+	// Pruning starts once every deliverer is known: it keeps what any sink still lacks, and a
+	// prune that ran before the list was complete would take an event no sink has yet.
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.pruneLoop(ctx, box, retention, pruneEvery, log)
+	}()
 	return d
 }
 
