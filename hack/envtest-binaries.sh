@@ -34,8 +34,11 @@ k8s_ldflags="-s -w \
  -X k8s.io/client-go/pkg/version.gitMinor=${k8s_minor}"
 
 built() { # name, expected version substring
+  local version=(--version)
+  # kubectl has no --version flag.
+  [ "$1" = kubectl ] && version=(version --client)
   # Not grep -q: under pipefail, grep quitting early can fail the pipeline and force a rebuild.
-  [ -x "$out/$1" ] && "$out/$1" --version 2>/dev/null | grep -- "$2" >/dev/null
+  [ -x "$out/$1" ] && "$out/$1" "${version[@]}" 2>/dev/null | grep -- "$2" >/dev/null
 }
 
 build_k8s() { # name
