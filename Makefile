@@ -211,7 +211,7 @@ test-cluster: ## The operator installed by Helm and dist/install.yaml on the rea
 	@set -e; trap 'ENVTEST_DIR="$(ENVTEST_DIR)" hack/cluster.sh down' EXIT; \
 	ENVTEST_DIR="$(ENVTEST_DIR)" hack/cluster.sh up >/dev/null; \
 	command -v zbarimg >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends zbar-tools >/dev/null; \
-	go test -tags cluster ./test/cluster/ -count=1 -timeout 40m -v -ginkgo.v
+	ENVTEST_DIR="$(ENVTEST_DIR)" LOCALBIN="$(LOCALBIN)" go test -tags cluster ./test/cluster/ -count=1 -timeout 40m -v -ginkgo.v
 
 ##@ Deployment
 

@@ -13,7 +13,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 archive=${1:-$root/bin/image/whatsapp-operator.tar}
 tag=${2:-${IMG:-whatsapp-operator:dev}}
-work=$root/bin/image
+# The binaries it assembles are left beside the archive.
+work=$(dirname "$archive")
 mkdir -p "$work"
 
 # What ships, written once: the Dockerfile builds the same list (test/image checks both).

@@ -79,8 +79,13 @@ var _ = BeforeSuite(func() {
 	Expect(kubectl("get", "--raw", "/readyz")).To(Equal("ok"), "hack/cluster.sh up first (make test-cluster does)")
 
 	// Everything is built before any timed wait.
-	run(e.root, "make", "--no-print-directory", "helm", "kustomize")
-	e.helm, e.kustomize = filepath.Join(e.root, "bin", "helm"), filepath.Join(e.root, "bin", "kustomize")
+	// The tools go where the Makefile keeps them (LOCALBIN, as make test-cluster passes it).
+	localbin := os.Getenv("LOCALBIN")
+	if localbin == "" {
+		localbin = filepath.Join(e.root, "bin")
+	}
+	run(e.root, "make", "--no-print-directory", "LOCALBIN="+localbin, "helm", "kustomize")
+	e.helm, e.kustomize = filepath.Join(localbin, "helm"), filepath.Join(localbin, "kustomize")
 	operatorArchive := filepath.Join(e.tmp, "operator.tar")
 	run(e.root, "hack/image.sh", operatorArchive, operatorImage)
 
@@ -106,8 +111,8 @@ var _ = AfterSuite(func() {
 })
 
 // buildSessionImage writes the test session image: the relay as /session (the command the
-// controller gives session pods), the fakewa build of cmd/session, and the fake server's client
-// config naming the pod's loopback, where the relay listens.
+// controller gives session pods), the fakewa build of cmd/session, the fake server's client
+// config naming the pod's loopback, where the relay listens, and /resolve for kubectl exec.
 func buildSessionImage() string {
 	dir := filepath.Join(e.tmp, "session-image")
 	Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
@@ -124,6 +129,7 @@ func buildSessionImage() string {
 	}
 	goBuild("session-relay", "./test/cluster/cmd/session-relay")
 	goBuild("session-fakewa", "./cmd/session", "fakewa")
+	goBuild("resolve", "./test/cluster/cmd/resolve")
 
 	_, port, err := net.SplitHostPort(e.fake.Addr())
 	Expect(err).NotTo(HaveOccurred())
@@ -142,6 +148,7 @@ func buildSessionImage() string {
 	run(e.root, tool, "-o", archive, "-tag", sessionImage, "-entrypoint", "/session",
 		"-file", "/session="+filepath.Join(dir, "session-relay")+":0755",
 		"-file", "/session-fakewa="+filepath.Join(dir, "session-fakewa")+":0755",
+		"-file", "/resolve="+filepath.Join(dir, "resolve")+":0755",
 		"-file", "/fakewa.json="+filepath.Join(dir, "fakewa.json")+":0644",
 		"-env", "WAOPERATOR_FAKEWA_CONFIG=/fakewa.json",
 		"-env", "FAKEWA_RELAY_LISTEN="+cfg.Address,
