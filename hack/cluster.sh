@@ -15,7 +15,8 @@
 #   hack/cluster.sh env     print the addresses tests need (KUBECONFIG, node and gateway IPs)
 #
 # Addresses: the node IP is on an interface of its own (waop0, a bridge without ports, 10.213.0.1/32), pods get 10.213.1.0/24 on
-# the bridge waopbr0 (gateway 10.213.1.1), Services 10.213.128.0/24. All of it exists only in
+# the bridge waopbr0 (gateway 10.213.1.1), Services 10.213.128.0/24, DNS for cluster.local
+# on 10.213.0.1:53 (test/cluster/cmd/cluster-dns). All of it exists only in
 # this machine's kernel: pods are network namespaces this script's containerd creates.
 # Ports (distinct from envtest's random loopback ports): etcd 127.0.0.1:23791/23801,
 # kube-apiserver 10.213.0.1:26443, kubelet 10.213.0.1:20250, the rest on loopback 2024x-2025x.
@@ -294,6 +295,14 @@ control_plane() {
     --bind-address 127.0.0.1 --secure-port 20259 --leader-elect=false
 }
 
+# dns serves <service>.<namespace>.svc.cluster.local on the node IP, the kubelet's clusterDNS
+# (test/cluster/cmd/cluster-dns: ClusterIP Services only). It watches Services as kube-proxy
+# does, with kube-proxy's identity, whose role allows exactly that.
+dns() {
+  (cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$D/cluster-dns" ./test/cluster/cmd/cluster-dns)
+  start cluster-dns "$D/cluster-dns" --kubeconfig "$D/pki/proxy.kubeconfig" --listen $node_ip:53 --domain cluster.local
+}
+
 # ---------------------------------------------------------------- node
 
 cgroups() {
@@ -334,6 +343,7 @@ authentication:
   x509: {clientCAFile: $p/ca.crt}
 authorization: {mode: Webhook}
 clusterDomain: cluster.local
+clusterDNS: [$node_ip]
 failSwapOn: false
 podLogsDir: $D/logs/pods
 nodeStatusUpdateFrequency: 4s
@@ -430,6 +440,7 @@ up() {
   pause_image
   control_plane
   kube_proxy_up
+  dns
   kubelet_up
   wait_for "default ServiceAccount" 60 kubectl get serviceaccount default -n default
   storage
@@ -451,6 +462,7 @@ down() {
   stop containerd
   kill_shims
   if [ -x "$bin/kube-proxy" ]; then "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
+  stop cluster-dns
   stop kube-scheduler
   stop kube-controller-manager
   stop kube-apiserver

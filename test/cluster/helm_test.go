@@ -57,6 +57,20 @@ var _ = Describe("installed with the Helm chart", Ordered, func() {
 			WithTimeout(30 * time.Second).Should(ContainSubstring(c.name))
 	})
 
+	It("resolves a Service by name from the session pod, through the cluster DNS", func() {
+		// The manager's metrics Service, as an event sink's or a peer's Service would be named.
+		svc := strings.TrimSpace(mustKubectl("get", "svc", "-n", operatorNS, "-l", "app.kubernetes.io/instance=wao",
+			"-o", `jsonpath={range .items[*]}{.metadata.name}{" "}{.spec.clusterIP}{"\n"}{end}`))
+		name, ip, _ := strings.Cut(strings.Split(svc, "\n")[0], " ")
+		Expect(ip).To(MatchRegexp(`^10\.213\.128\.\d+$`), "a ClusterIP Service of the chart: %q", svc)
+		// The pod's own resolver and /etc/resolv.conf, as the kubelet wrote them: the full name,
+		// and a short one through the search list.
+		for _, host := range []string{name + "." + operatorNS + ".svc.cluster.local", name + "." + operatorNS} {
+			Expect(kubectl("exec", "-n", c.ns, c.name+"-session", "-c", "session", "--", "/resolve", host)).
+				To(Equal(ip+"\n"), "resolving %s in the session pod", host)
+		}
+	})
+
 	It("reconnects a killed session container without a new QR", func() {
 		st := c.device().Stats()
 		before.logins, before.pairings = st.Logins, st.PairingWindows

@@ -1,0 +1,218 @@
+// Command cluster-dns is the DNS server of the real-cluster test bed (hack/cluster.sh): it
+// answers <service>.<namespace>.svc.<domain> with the Service's ClusterIP, from a watch of the
+// Services, on the node IP that the kubelet gives pods as their nameserver (clusterDNS). It is
+// the part of CoreDNS's kubernetes plugin that the test bed needs, and nothing more: A records
+// for ClusterIP Services (kube-proxy translates them), authoritative NXDOMAIN for any other
+// name in the domain (so a pod's search list falls through quickly), REFUSED for names outside
+// it (no upstream is reachable here). Headless Services, SRV and PTR records are not served.
+//
+// Usage: cluster-dns --kubeconfig FILE --listen IP:53 [--domain cluster.local]
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	listersv1 "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// ttl is short: a Service deleted and recreated gets a new ClusterIP.
+const ttl = 5
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of a user that may list and watch Services")
+	listen := flag.String("listen", "", "address to serve DNS on, UDP and TCP (e.g. the node IP, port 53)")
+	domain := flag.String("domain", "cluster.local", "the cluster's DNS domain (the kubelet's clusterDomain)")
+	flag.Parse()
+	if err := run(*kubeconfig, *listen, *domain); err != nil {
+		fmt.Fprintln(os.Stderr, "cluster-dns:", err)
+		os.Exit(1)
+	}
+}
+
+func run(kubeconfig, listen, domain string) error {
+	if listen == "" {
+		return errors.New("--listen is required")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	factory := informers.NewSharedInformerFactory(cs, 0)
+	services := factory.Core().V1().Services()
+	lister := services.Lister()
+	informer := services.Informer()
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		return errors.New("the Service cache did not sync")
+	}
+
+	z := &zone{suffix: ".svc." + strings.Trim(strings.ToLower(domain), ".") + ".", services: lister}
+	udp, err := net.ListenPacket("udp", listen)
+	if err != nil {
+		return err
+	}
+	tcp, err := net.Listen("tcp", listen)
+	if err != nil {
+		_ = udp.Close()
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		_ = udp.Close()
+		_ = tcp.Close()
+	}()
+	fmt.Fprintf(os.Stderr, "cluster-dns: serving *%s on %s\n", z.suffix, listen)
+	go serveTCP(tcp, z)
+	serveUDP(udp, z)
+	return nil
+}
+
+// zone answers names under .svc.<domain>. from the Service cache.
+type zone struct {
+	suffix   string
+	services listersv1.ServiceLister
+}
+
+// answer builds the reply to one query message; nil when the message is not a query to answer.
+func (z *zone) answer(query []byte) []byte {
+	var p dnsmessage.Parser
+	h, err := p.Start(query)
+	if err != nil || h.Response {
+		return nil
+	}
+	q, err := p.Question()
+	if err != nil {
+		return reply(h, nil, dnsmessage.RCodeFormatError, nil)
+	}
+	if h.OpCode != 0 {
+		return reply(h, &q, dnsmessage.RCodeNotImplemented, nil)
+	}
+	name := strings.ToLower(q.Name.String())
+	rest, ok := strings.CutSuffix(name, z.suffix)
+	if !ok || q.Class != dnsmessage.ClassINET {
+		return reply(h, &q, dnsmessage.RCodeRefused, nil)
+	}
+	svc, ns, ok := strings.Cut(rest, ".")
+	if !ok || svc == "" || ns == "" || strings.Contains(ns, ".") {
+		return reply(h, &q, dnsmessage.RCodeNameError, nil)
+	}
+	s, err := z.services.Services(ns).Get(svc)
+	if err != nil {
+		return reply(h, &q, dnsmessage.RCodeNameError, nil)
+	}
+	var ips []net.IP
+	if q.Type == dnsmessage.TypeA || q.Type == dnsmessage.TypeALL {
+		for _, a := range s.Spec.ClusterIPs {
+			if ip := net.ParseIP(a).To4(); ip != nil {
+				ips = append(ips, ip)
+			}
+		}
+	}
+	// The name exists: other types get an empty answer (NODATA), not NXDOMAIN.
+	return reply(h, &q, dnsmessage.RCodeSuccess, ips)
+}
+
+func reply(h dnsmessage.Header, q *dnsmessage.Question, rcode dnsmessage.RCode, ips []net.IP) []byte {
+	b := dnsmessage.NewBuilder(make([]byte, 0, 512), dnsmessage.Header{
+		ID: h.ID, Response: true, OpCode: h.OpCode, Authoritative: true,
+		RecursionDesired: h.RecursionDesired, RCode: rcode,
+	})
+	b.EnableCompression()
+	if err := b.StartQuestions(); err != nil {
+		return nil
+	}
+	if q != nil {
+		if err := b.Question(*q); err != nil {
+			return nil
+		}
+	}
+	if err := b.StartAnswers(); err != nil {
+		return nil
+	}
+	for _, ip := range ips {
+		var a dnsmessage.AResource
+		copy(a.A[:], ip)
+		if err := b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: ttl}, a); err != nil {
+			return nil
+		}
+	}
+	msg, err := b.Finish()
+	if err != nil {
+		return nil
+	}
+	return msg
+}
+
+func serveUDP(conn net.PacketConn, z *zone) {
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if msg := z.answer(buf[:n]); msg != nil {
+			_, _ = conn.WriteTo(msg, from)
+		}
+	}
+}
+
+func serveTCP(ln net.Listener, z *zone) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		go func() {
+			defer func() { _ = c.Close() }()
+			for {
+				// Messages are prefixed by their length; an idle client is dropped.
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				var size [2]byte
+				if _, err := io.ReadFull(c, size[:]); err != nil {
+					return
+				}
+				query := make([]byte, binary.BigEndian.Uint16(size[:]))
+				if _, err := io.ReadFull(c, query); err != nil {
+					return
+				}
+				msg := z.answer(query)
+				if msg == nil {
+					return
+				}
+				out := binary.BigEndian.AppendUint16(nil, uint16(len(msg)))
+				if _, err := c.Write(append(out, msg...)); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
