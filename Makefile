@@ -207,11 +207,17 @@ cluster-down: ## Stop the real cluster and restore the host (processes, mounts, 
 	@ENVTEST_DIR="$(ENVTEST_DIR)" hack/cluster.sh down
 
 .PHONY: test-cluster
-test-cluster: ## The operator installed by Helm and dist/install.yaml on the real cluster, driven with kubectl (test/cluster); the cluster is torn down afterwards.
-	@set -e; trap 'ENVTEST_DIR="$(ENVTEST_DIR)" hack/cluster.sh down' EXIT; \
-	ENVTEST_DIR="$(ENVTEST_DIR)" hack/cluster.sh up >/dev/null; \
-	command -v zbarimg >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends zbar-tools >/dev/null; \
-	ENVTEST_DIR="$(ENVTEST_DIR)" LOCALBIN="$(LOCALBIN)" go test -tags cluster ./test/cluster/ -count=1 -timeout 40m -v -ginkgo.v
+test-cluster: ## The operator installed by Helm and dist/install.yaml on the real cluster, driven with kubectl (test/cluster); then the cluster is torn down and the teardown verified.
+	@# The cluster goes down however the suite ends (an interrupt included), and verify-down fails
+	@# the target if any process, mount, interface, cgroup or iptables chain of it is left.
+	@export ENVTEST_DIR="$(ENVTEST_DIR)" LOCALBIN="$(LOCALBIN)"; \
+	trap 'hack/cluster.sh down; exit 130' INT TERM; rc=0; \
+	{ hack/cluster.sh up >/dev/null && \
+	  { command -v zbarimg >/dev/null || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends zbar-tools >/dev/null; }; } && \
+	  go test -tags cluster ./test/cluster/ -count=1 -timeout 40m -v -ginkgo.v; } || rc=$$?; \
+	hack/cluster.sh down || rc=1; \
+	hack/cluster.sh verify-down || rc=1; \
+	exit $$rc
 
 ##@ Deployment
 

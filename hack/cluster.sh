@@ -10,6 +10,8 @@
 #
 #   hack/cluster.sh up      start it (idempotent: a running cluster is left as it is); prints the kubeconfig path
 #   hack/cluster.sh down    stop everything it started and restore the host (see teardown below)
+#   hack/cluster.sh verify-down   fail, listing them, if any process, mount, interface, cgroup,
+#                           iptables chain or directory of the cluster is left on the host
 #   hack/cluster.sh import ARCHIVE...   import image archives into the node's containerd
 #   hack/cluster.sh kubelet-stop|kubelet-start   node loss and return (test/cluster)
 #   hack/cluster.sh env     print the addresses tests need (KUBECONFIG, node and gateway IPs)
@@ -545,12 +547,52 @@ restore_dirs() {
   done
 }
 
+# verify_down proves a teardown: it lists whatever of the cluster is left on the host and fails
+# if anything is. Run after down (make test-cluster does). It only reads.
+verify_down() {
+  local left=() pid f m c
+  for f in /proc/[0-9]*/cmdline; do
+    pid=${f#/proc/}; pid=${pid%/cmdline}
+    [ "$pid" = $$ ] && continue
+    # Everything up starts names $D on its command line (data dirs, configs, the socket the
+    # shims serve); container processes live in the waoperator cgroups.
+    if tr '\0' ' ' 2>/dev/null <"$f" | grep -F -- "$D/" >/dev/null ||
+      grep -E ":/$cgroup_root(/|$)" "/proc/$pid/cgroup" >/dev/null 2>&1; then
+      left+=("process $pid: $(tr '\0' ' ' <"$f" 2>/dev/null | cut -c1-120)")
+    fi
+  done
+  while read -r m; do
+    case "$m" in
+      "$D"|"$D"/*|/run/netns/cni-*|/var/run/netns/cni-*) left+=("mount $m") ;;
+    esac
+  done < <(awk '{print $5}' /proc/self/mountinfo)
+  while read -r m; do left+=("interface $m"); done < <(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E "^($dummy|$bridge|waop)" || true)
+  for c in /sys/fs/cgroup/*/$cgroup_root /sys/fs/cgroup/$cgroup_root; do
+    [ -d "$c" ] && left+=("cgroup $c")
+  done
+  for ipt in iptables ip6tables; do
+    command -v $ipt >/dev/null || continue
+    for t in filter nat mangle; do
+      while read -r m; do left+=("$ipt -t $t $m"); done < <($ipt -t $t -S 2>/dev/null | grep -E '^-N (KUBE-|CNI-)|waoperator-partition' || true)
+    done
+  done
+  [ ! -d "$D" ] || left+=("directory $D")
+  while read -r m; do left+=("log link $m"); done < <(find /var/log/containers -maxdepth 1 -lname "$D/*" 2>/dev/null || true)
+  if [ ${#left[@]} -gt 0 ]; then
+    log "left behind after down:"
+    printf '  %s\n' "${left[@]}" >&2
+    return 1
+  fi
+  log "nothing left: no process, mount, interface, cgroup, iptables chain or directory of the cluster"
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
   kubelet-stop) stop kubelet ;;     # node loss: the node turns NotReady, its pods keep running
   kubelet-start) kubelet_up ;;
   import) shift; for a in "$@"; do ctr_ images import "$a" >/dev/null; done ;;
+  verify-down) verify_down ;;
   env) echo "KUBECONFIG=$D/kubeconfig NODE=$node NODE_IP=$node_ip GATEWAY_IP=$gateway_ip CLUSTER_DIR=$D" ;;
-  *) echo "usage: $0 up|down|import ARCHIVE...|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|verify-down|import ARCHIVE...|kubelet-stop|kubelet-start|env" >&2; exit 2 ;;
 esac
