@@ -108,11 +108,14 @@ func (c *connection) podUID() string {
 	return uid
 }
 
-// killSessionContainer SIGKILLs the session container's task through the node's containerd,
-// as an OOM kill or a crash would end it.
-func (c *connection) killSessionContainer() {
-	out, err := ctr("containers", "ls", "labels.\"io.kubernetes.pod.name\"=="+c.name+"-session",
-		"labels.\"io.kubernetes.container.name\"==session")
+// sessionContainers lists the ids of the connection's session containers on the node's
+// containerd (those of pods the API server no longer has included).
+func (c *connection) sessionContainers() []string {
+	// One filter, its terms joined by commas: containerd ORs separate filters, and the pod's
+	// sandbox (pause) container carries the pod's labels too.
+	out, err := ctr("containers", "ls", "labels.\"io.kubernetes.pod.namespace\"=="+c.ns+
+		",labels.\"io.kubernetes.pod.name\"=="+c.name+"-session"+
+		",labels.\"io.kubernetes.container.name\"==session")
 	Expect(err).NotTo(HaveOccurred(), out)
 	var ids []string
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
@@ -120,6 +123,30 @@ func (c *connection) killSessionContainer() {
 			ids = append(ids, f[0])
 		}
 	}
+	return ids
+}
+
+// runningSessionTasks lists those containers whose task containerd reports RUNNING.
+func (c *connection) runningSessionTasks() []string {
+	ids := map[string]bool{}
+	for _, id := range c.sessionContainers() {
+		ids[id] = true
+	}
+	out, err := ctr("tasks", "ls")
+	Expect(err).NotTo(HaveOccurred(), out)
+	var running []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		if f := strings.Fields(line); len(f) == 3 && ids[f[0]] && f[2] == "RUNNING" {
+			running = append(running, f[0])
+		}
+	}
+	return running
+}
+
+// killSessionContainer SIGKILLs the session container's task through the node's containerd,
+// as an OOM kill or a crash would end it.
+func (c *connection) killSessionContainer() {
+	ids := c.sessionContainers()
 	Expect(ids).NotTo(BeEmpty(), "the session container on the node")
 	killed := 0
 	for _, id := range ids {
@@ -146,9 +173,11 @@ func (c *connection) cleanedUp() {
 	Expect(c.device().Stats()).To(And(HaveField("Live", 0), HaveField("Removed", true)))
 }
 
-// scrapeMetrics reads the manager's HTTPS /metrics once through its Service (kube-proxy's
-// rules), with a token of a ServiceAccount bound to the metrics-reader ClusterRole.
-func scrapeMetrics(ns, readerRole string) string {
+// scrapeMetrics reads the manager's HTTPS /metrics through its Service (kube-proxy's rules),
+// with a token of a ServiceAccount bound to the metrics-reader ClusterRole, until the body
+// holds want (the manager serves metrics before it wins leader election and starts its
+// controllers, whose series appear then).
+func scrapeMetrics(ns, readerRole, want string) {
 	mustKubectl("create", "serviceaccount", "-n", ns, "e2e-scraper")
 	mustKubectl("create", "clusterrolebinding", "e2e-scraper", "--clusterrole="+readerRole,
 		"--serviceaccount="+ns+":e2e-scraper")
@@ -167,7 +196,6 @@ func scrapeMetrics(ns, readerRole string) string {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // test scrape of a self-signed endpoint
 	}}
-	var body string
 	Eventually(func(g Gomega) {
 		req, err := http.NewRequest(http.MethodGet, url, nil)
 		g.Expect(err).NotTo(HaveOccurred())
@@ -178,7 +206,6 @@ func scrapeMetrics(ns, readerRole string) string {
 		b, err := io.ReadAll(resp.Body)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(resp.StatusCode).To(Equal(http.StatusOK), string(b))
-		body = string(b)
-	}).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
-	return body
+		g.Expect(string(b)).To(ContainSubstring(want))
+	}).WithTimeout(2 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 }
