@@ -54,6 +54,10 @@ func nodeLoss(c *connection) {
 		Should(HaveField("Live", 0))
 	GinkgoWriter.Printf("WhatsApp dropped %s after the partition\n", time.Since(lost).Round(time.Second))
 	Expect(c.runningSessionTasks()).NotTo(BeEmpty(), "the fenced session's container runs on (the fence is the session's own)")
+	// The order that makes it safe: the session let go of WhatsApp while the Lease still named it,
+	// before anyone could take the Lease over.
+	Expect(kubectl("get", "lease", "-n", c.ns, c.name+"-session", "-o", "jsonpath={.spec.holderIdentity}")).
+		To(HaveSuffix("_"+oldUID), "the Lease still names the fenced session when WhatsApp is dropped")
 	// It stays dropped: nothing on the lost node reconnects while it cannot prove it leads.
 	Consistently(c.device().Stats).WithTimeout(10 * time.Second).WithPolling(time.Second).
 		Should(HaveField("Live", 0))
