@@ -380,6 +380,11 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 iptables: {localhostNodePorts: false}
 EOF
   start kube-proxy "$bin/kube-proxy" --config "$D/kube-proxy.yaml"
+  wait_for "kube-proxy's Service rules" 60 kube_proxy_synced
+}
+
+kube_proxy_synced() {
+  iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -F 'default/kubernetes:https' >/dev/null
 }
 
 # ---------------------------------------------------------------- storage
@@ -441,9 +446,11 @@ up() {
   containerd_up
   pause_image
   control_plane
-  kube_proxy_up
   dns
   kubelet_up
+  # After the node registered: kube-proxy that starts first gives up waiting for its Node, runs
+  # without the node IPs, and exits when they appear (it expects a DaemonSet to restart it).
+  kube_proxy_up
   wait_for "default ServiceAccount" 60 kubectl get serviceaccount default -n default
   storage
   log "up in $((SECONDS - t0))s; KUBECONFIG=$D/kubeconfig"
