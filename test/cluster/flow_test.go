@@ -175,8 +175,8 @@ func (c *connection) cleanedUp() {
 
 // scrapeMetrics reads the manager's HTTPS /metrics through its Service (kube-proxy's rules),
 // with a token of a ServiceAccount bound to the metrics-reader ClusterRole, until the body
-// holds want (the manager serves metrics before it wins leader election and starts its
-// controllers, whose series appear then).
+// holds want (every replica serves metrics; the controllers' series appear on the one that won
+// the leader election, once it started them).
 func scrapeMetrics(ns, readerRole, want string) {
 	mustKubectl("create", "serviceaccount", "-n", ns, "e2e-scraper")
 	mustKubectl("create", "clusterrolebinding", "e2e-scraper", "--clusterrole="+readerRole,
@@ -193,8 +193,11 @@ func scrapeMetrics(ns, readerRole, want string) {
 	}
 	Expect(url).NotTo(BeEmpty(), "a metrics Service in %s: %s", ns, svc)
 	// The manager's serving certificate is self-signed (controller-runtime's default).
+	// A new connection for each try: kube-proxy picks a replica per connection, and only the
+	// leader's controllers have series (a kept-alive connection to the other never sees them).
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // test scrape of a self-signed endpoint
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // test scrape of a self-signed endpoint
+		DisableKeepAlives: true,
 	}}
 	Eventually(func(g Gomega) {
 		req, err := http.NewRequest(http.MethodGet, url, nil)
