@@ -25,7 +25,9 @@ var _ = Describe("installed with the Helm chart", Ordered, func() {
 		DeferCleanup(func() {
 			_, _ = kubectl("delete", "namespace", c.ns, "--ignore-not-found", "--wait=false")
 			run(e.root, e.helm, "uninstall", "wao", "-n", operatorNS, "--wait")
-			_, _ = kubectl("delete", "namespace", operatorNS, "--ignore-not-found")
+			_, _ = kubectl("delete", "namespace", operatorNS, "--ignore-not-found", "--wait=false")
+			gone("namespace", c.ns)
+			gone("namespace", operatorNS)
 		})
 		Eventually(kubectl).WithArguments("rollout", "status", "-n", operatorNS, "deployment", "--timeout=10s").
 			WithTimeout(3 * time.Minute).WithPolling(2 * time.Second).Should(ContainSubstring("successfully rolled out"))

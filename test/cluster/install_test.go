@@ -28,8 +28,13 @@ var _ = Describe("installed from dist/install.yaml", Ordered, func() {
 
 		mustKubectl("apply", "--server-side", "--force-conflicts", "-f", path)
 		DeferCleanup(func() {
-			_, _ = kubectl("delete", "namespace", c.ns, "--ignore-not-found")
-			_, _ = kubectl("delete", "-f", path, "--ignore-not-found")
+			_, _ = kubectl("delete", "namespace", c.ns, "--ignore-not-found", "--wait=false")
+			_, _ = kubectl("delete", "-f", path, "--ignore-not-found", "--wait=false")
+			// Deleting the CRD takes its instances with it; the Helm spec, if it comes next,
+			// must not find the CRD still terminating (Helm skips a CRD that exists).
+			gone("namespace", c.ns)
+			gone("namespace", operatorNS)
+			gone("crd", crdName)
 		})
 		Eventually(kubectl).WithArguments("rollout", "status", "-n", operatorNS, "deployment", "--timeout=10s").
 			WithTimeout(3 * time.Minute).WithPolling(2 * time.Second).Should(ContainSubstring("successfully rolled out"))

@@ -33,6 +33,7 @@ import (
 const (
 	operatorImage = "whatsapp-operator:e2e"
 	sessionImage  = "whatsapp-operator-session-fakewa:e2e"
+	crdName       = "whatsappconnections.whatsapp.waoperator.io"
 )
 
 // env is the cluster and what the suite built and started on it.
@@ -207,6 +208,15 @@ func kubectlIn(stdin string, args ...string) (string, error) {
 		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return string(out), nil
+}
+
+// gone waits until the object is gone: a cleanup is over only when its deletions are, or the
+// next spec meets a namespace or a CRD still terminating.
+func gone(args ...string) {
+	EventuallyWithOffset(1, func() error {
+		_, err := kubectl(append([]string{"get"}, args...)...)
+		return err
+	}).WithTimeout(3 * time.Minute).WithPolling(2 * time.Second).Should(MatchError(ContainSubstring("NotFound")))
 }
 
 func mustKubectl(args ...string) string {
