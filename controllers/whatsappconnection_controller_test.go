@@ -206,19 +206,24 @@ var _ = Describe("exactly one session pod", func() {
 	})
 })
 
+// bindToReadyNode binds pod, as a scheduler would, to a new Node of its own that reports Ready.
+func bindToReadyNode(ns string, pod *corev1.Pod) *corev1.Node {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: ns + "-node"}}
+	Expect(k8sClient.Create(ctx, node)).To(Succeed())
+	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
+	Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
+	Expect(k8sClient.SubResource("binding").Create(ctx, pod, &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: node.Name},
+	})).To(Succeed())
+	return node
+}
+
 var _ = Describe("lost node", func() {
 	It("force-deletes a session pod on a NotReady node once its Lease stood still for a Lease duration, and starts the successor", func() {
 		ns := newNamespace()
-		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: ns + "-node"}}
-		Expect(k8sClient.Create(ctx, node)).To(Succeed())
-		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
-		Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
-
 		newConnection(ns, "lost")
 		pod := sessionPod(ns, "lost")
-		Expect(k8sClient.SubResource("binding").Create(ctx, pod, &corev1.Binding{
-			ObjectMeta: metav1.ObjectMeta{Name: pod.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: node.Name},
-		})).To(Succeed())
+		node := bindToReadyNode(ns, pod)
 		holdLease(ns, "lost", identityOf(pod), 2)
 		// A finalizer stands for the kubelet that would confirm a graceful deletion and is gone.
 		pod.Finalizers = []string{"test.waoperator.io/hold"}
@@ -265,16 +270,10 @@ var _ = Describe("lost node", func() {
 var _ = Describe("unresponsive session", func() {
 	It("keeps a pod whose session renews its Lease, and deletes (1 s grace) and replaces one that stopped renewing without exiting, on a Ready node", func() {
 		ns := newNamespace()
-		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: ns + "-node"}}
-		Expect(k8sClient.Create(ctx, node)).To(Succeed())
-		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
-		Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
 		newConnection(ns, "frozen")
 		pod := sessionPod(ns, "frozen")
 		// Bound to a node, so that a deletion waits for the kubelet's confirmation.
-		Expect(k8sClient.SubResource("binding").Create(ctx, pod, &corev1.Binding{
-			ObjectMeta: metav1.ObjectMeta{Name: pod.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: node.Name},
-		})).To(Succeed())
+		bindToReadyNode(ns, pod)
 		var lastRenewal time.Time
 		Consistently(func() string {
 			holdLease(ns, "frozen", identityOf(pod), 2)
