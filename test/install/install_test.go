@@ -46,6 +46,7 @@ func TestKustomizeInstaller(t *testing.T) {
 		access{"watch", "", "pods", "", "", "", true},
 		access{"create", "", "pods", "", "kube-system", "", true},
 		access{"update", coord, "leases", "", "kube-system", "kube-controller-manager", true},
+		clusterRoleBindingForSendAPI(true),
 	))
 }
 
@@ -96,6 +97,7 @@ func TestNamespacedKustomizeInstaller(t *testing.T) {
 		access{"create", coord, "leases", "", "kube-system", "", false},
 		access{"update", coord, "leases", "", "kube-system", "kube-controller-manager", false},
 		access{"update", coord, "leases", "", tenant, "x-session", false},
+		clusterRoleBindingForSendAPI(false),
 	))
 }
 
@@ -166,6 +168,7 @@ func TestHelmChartWatchNamespaces(t *testing.T) {
 		access{"create", "", "pods", "", ns, "", false},
 		access{"watch", "", "pods", "", "", "", false},
 		access{"update", coord, "leases", "", "kube-system", "kube-controller-manager", false},
+		clusterRoleBindingForSendAPI(false),
 	))
 }
 

@@ -91,12 +91,8 @@ func managerCommon(ns string) []access {
 		{"escalate", rbac, "roles", "", ns, "x", false},
 		{"bind", rbac, "roles", "", ns, "x", false},
 		{"create", rbac, "clusterroles", "", "", "", false},
-		// One ClusterRoleBinding per connection binds its session to system:auth-delegator (the
-		// send API's TokenReviews and SubjectAccessReviews are cluster-scoped). The manager holds
-		// both permissions of that role, which is all the API server asks of a binder; it has
-		// neither bind nor escalate, so it can bind no role with a permission it lacks
-		// (controllers' "may bind system:auth-delegator but not cluster-admin" spec).
-		{"create", rbac, "clusterrolebindings", "", "", "", true},
+		// The manager has neither bind nor escalate: a ClusterRoleBinding it may create (cluster-wide
+		// installs, see clusterRoleBindingForSendAPI) can only bind a role whose permissions it holds.
 		{"bind", rbac, "clusterroles", "", "", "cluster-admin", false},
 		{"escalate", rbac, "clusterroles", "", "", "x", false},
 		{"create", "authentication.k8s.io", "tokenreviews", "", "", "", true},
@@ -107,6 +103,15 @@ func managerCommon(ns string) []access {
 		{"update", "", "namespaces", "", "", ns, false},
 		{"patch", "", "nodes", "", "", "x", false},
 	}
+}
+
+// clusterRoleBindingForSendAPI: a cluster-wide manager creates one ClusterRoleBinding per
+// connection, binding its session to system:auth-delegator (the send API's TokenReviews and
+// SubjectAccessReviews are cluster-scoped). It holds both permissions of that role, which is all
+// the API server asks of a binder (controllers' "may bind system:auth-delegator but not
+// cluster-admin" spec). A namespace-scoped manager may not: the send API answers 503 there.
+func clusterRoleBindingForSendAPI(allowed bool) access {
+	return access{"create", rbac, "clusterrolebindings", "", "", "", allowed}
 }
 
 func manifestsHave(t *testing.T, objs []*unstructured.Unstructured, kind, name string) {
