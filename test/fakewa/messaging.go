@@ -101,8 +101,9 @@ func (d *Device) mailboxLocked() MailboxStats {
 // <message id to type><participants><to jid=device><enc/></to>…</participants></message>
 // into one <message from id t type notify sender_lid><enc/></message> per
 // recipient device, queues each in the device's mailbox and writes it to
-// the device's live connection, if any.
-func (s *Server) routeFromPhone(p *Phone, stanza waBinary.Node) {
+// the device's live connection, if any. A message in a group chat comes
+// <message from=group participant=phone participant_lid id t type notify>.
+func (s *Server) routeFromPhone(p *Phone, group types.JID, stanza waBinary.Node) {
 	id := attrString(&stanza, "id")
 	typ := attrString(&stanza, "type")
 	now := strconv.FormatInt(time.Now().Unix(), 10)
@@ -122,6 +123,10 @@ func (s *Server) routeFromPhone(p *Phone, stanza waBinary.Node) {
 				"notify": p.pushName(), "sender_lid": p.LID(),
 			},
 			Content: to.GetChildren(),
+		}
+		if !group.IsEmpty() {
+			delete(node.Attrs, "sender_lid")
+			node.Attrs["from"], node.Attrs["participant"], node.Attrs["participant_lid"] = group, p.JID(), p.LID()
 		}
 		mb := s.mailboxLocked(jid)
 		mb.pending = append(mb.pending, &queuedMessage{id: id, from: p, node: node})

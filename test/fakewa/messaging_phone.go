@@ -136,17 +136,19 @@ func (p *Phone) SendText(ctx context.Context, to types.JID, text string) (SentMe
 	if err != nil {
 		return SentMessage{}, err
 	}
-	return p.send(ctx, to, padMessage(plaintext), false)
+	return p.send(ctx, to, types.EmptyJID, padMessage(plaintext), false)
 }
 
 // SendUndecryptable sends a message whose ciphertext no device can decrypt
 // (as after a lost Signal session): whatsmeow answers with a retry receipt
 // and reports events.UndecryptableMessage.
 func (p *Phone) SendUndecryptable(ctx context.Context, to types.JID) (SentMessage, error) {
-	return p.send(ctx, to, nil, true)
+	return p.send(ctx, to, types.EmptyJID, nil, true)
 }
 
-func (p *Phone) send(ctx context.Context, to types.JID, plaintext []byte, corrupt bool) (SentMessage, error) {
+// send encrypts plaintext for each of to's devices; a non-empty group makes it a message in
+// that group chat (see SendGroupText).
+func (p *Phone) send(ctx context.Context, to, group types.JID, plaintext []byte, corrupt bool) (SentMessage, error) {
 	targets, err := p.srv.recipientDevices(p, to)
 	if err != nil {
 		return SentMessage{}, err
@@ -186,7 +188,7 @@ func (p *Phone) send(ctx context.Context, to types.JID, plaintext []byte, corrup
 	p.srv.mu.Lock()
 	p.srv.messagingLocked().sent[id] = info
 	p.srv.mu.Unlock()
-	p.srv.routeFromPhone(p, waBinary.Node{
+	p.srv.routeFromPhone(p, group, waBinary.Node{
 		Tag:     "message",
 		Attrs:   waBinary.Attrs{"id": id, "to": to.ToNonAD(), "type": "text"},
 		Content: []waBinary.Node{{Tag: "participants", Content: participants}},
