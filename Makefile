@@ -108,7 +108,7 @@ test: manifests generate fmt vet envtest kustomize helm ## Run unit, envtest and
 # the whole local stack). test-unit skips exactly these; it runs with KUBEBUILDER_ASSETS pointing
 # nowhere, so a new suite missing from this list fails there loudly instead of slowing it down.
 E2E_SUITES = TestE2E|TestLocalStackWithFakeWhatsApp
-CHAOS_SUITES = TestChaos
+CHAOS_SUITES = TestChaos|TestChaosEvents
 # Packages whose TestMain starts a control plane (test/install) or builds the image (test/image)
 # for every test in them.
 ENVTEST_PACKAGES = /test/install$$|/test/image$$

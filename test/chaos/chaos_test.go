@@ -103,6 +103,8 @@ type harness struct {
 	s     *stack
 	conns []string
 	jids  map[string]types.JID
+	// events, when set, is every connection's spec.events.
+	events *whatsappv1alpha1.EventsSpec
 
 	pidsMu sync.Mutex
 	pids   map[k8stypes.UID]int // hint for sessionProcess
@@ -126,6 +128,7 @@ func (h *harness) pair() {
 				DeviceName: "chaos " + name,
 				Pairing:    whatsappv1alpha1.PairingSpec{Method: whatsappv1alpha1.PairingMethodQR},
 				Store:      whatsappv1alpha1.StoreSpec{SQLite: &whatsappv1alpha1.SQLiteStore{Size: resource.MustParse("1Gi")}},
+				Events:     h.events,
 			},
 		}
 		if err := c.Create(ctx, wac); err != nil {
