@@ -58,6 +58,8 @@ type WhatsAppConnectionReconciler struct {
 	LogoutTimeout time.Duration
 	// MaxConcurrentReconciles is how many resources are reconciled at once.
 	MaxConcurrentReconciles int
+
+	givenUp givenUpWarnings // whatsappconnection_events.go
 	// StateMetrics is where SetupWithManager registers the conditions and phase collector; nil:
 	// nowhere.
 	StateMetrics prometheus.Registerer
@@ -224,6 +226,7 @@ func (r *WhatsAppConnectionReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if !wac.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(wac, finalizer) {
 		// On its way out, done with: counting it would bring back the series just forgotten.
 		forgetMetrics(wac.Namespace, wac.Name)
+		r.forgetGivenUp(wac.UID)
 		return ctrl.Result{}, nil
 	}
 	reconcilePasses.WithLabelValues(wac.Namespace, wac.Name).Inc()
@@ -241,6 +244,7 @@ func (r *WhatsAppConnectionReconciler) Reconcile(ctx context.Context, req ctrl.R
 
 	pass := newPass(wac)
 	result, err := r.reconcile(ctx, pass)
+	r.warnGivenUp(pass)
 	if applyErr := r.applyStatus(ctx, pass); applyErr != nil && err == nil {
 		err = applyErr
 	}

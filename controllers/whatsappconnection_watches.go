@@ -178,7 +178,8 @@ func (worthAPass) Update(e event.UpdateEvent) bool {
 	return o.Generation != n.Generation ||
 		!reflect.DeepEqual(o.Annotations, n.Annotations) ||
 		!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
-		!reflect.DeepEqual(o.Status.Connection, n.Status.Connection)
+		!reflect.DeepEqual(o.Status.Connection, n.Status.Connection) ||
+		givenUpChanged(o, n)
 }
 
 // leaseHolderChanged ignores Lease renewals, which every session makes every few seconds: only a

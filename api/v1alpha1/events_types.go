@@ -228,4 +228,10 @@ const ConditionEventsDelivering = "EventsDelivering"
 const (
 	ReasonEventsDelivered = "Delivered"
 	ReasonSinkFailing     = "SinkFailing"
+	// ReasonEventsGivenUp: a sink gave up on events (maximum age, or refused) and no dead-letter
+	// sink took them; they stay in the inbox. The controller records a Warning event for it.
+	ReasonEventsGivenUp = "EventsGivenUp"
+	// ReasonStoreFull: the device store (volume or database) is full; incoming messages are
+	// not acknowledged, so WhatsApp keeps them until there is room. Set with or without sinks.
+	ReasonStoreFull = "StoreFull"
 )

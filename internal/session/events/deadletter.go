@@ -15,7 +15,7 @@ func (d *Deliverer) giveUp(ctx context.Context, ev inbox.Event, reason string, s
 	s := d.Sink
 	dl := s.DeadLetter
 	if dl == nil || dl.Invalid != "" {
-		d.gaveUp.Add(1)
+		d.strand(reason)
 		return
 	}
 	extra := map[string]string{"deadletterreason": reason, "deadlettersink": s.Name}
@@ -32,7 +32,7 @@ func (d *Deliverer) giveUp(ctx context.Context, ev inbox.Event, reason string, s
 		case ctx.Err() != nil:
 			return
 		case (err == nil && !retryable(code)) || time.Now().After(deadline):
-			d.gaveUp.Add(1)
+			d.strand(reason)
 			d.Log.Info("the dead-letter destination did not take the event either; it stays in the inbox", "sink", s.Name, "event", ev.ID, "error", errorClass(err, code))
 			return
 		}

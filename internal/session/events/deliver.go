@@ -277,12 +277,12 @@ func (d *Deliverer) deliver(ctx context.Context, ev inbox.Event) {
 		d.failed(errorClass(err, status))
 		if err == nil && !retryable(status) {
 			d.Log.Info("sink refused an event; not retrying", "sink", s.Name, "event", ev.ID, "status", status)
-			d.giveUp(ctx, ev, "refused", status)
+			d.giveUp(ctx, ev, GiveUpRefused, status)
 			return
 		}
 		if time.Since(ev.ReceivedAt) > s.MaxAge {
 			d.Log.Info("event older than the sink's maximum age; giving up on it", "sink", s.Name, "event", ev.ID)
-			d.giveUp(ctx, ev, "maxAge", status)
+			d.giveUp(ctx, ev, GiveUpMaxAge, status)
 			return
 		}
 		wait := backoff(s.MinBackoff, s.MaxBackoff, attempt)

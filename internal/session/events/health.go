@@ -22,6 +22,10 @@ type healthState struct {
 	class   string
 	invalid bool
 	failing atomic.Bool
+	// The stranding episode (strand.go).
+	stranding         bool
+	episode, stranded int64
+	strandReason      string
 }
 
 // Health reports whether the sink is failing and, if so, the class of its last error: a fixed
@@ -54,6 +58,10 @@ func (d *Deliverer) succeeded() {
 	if flip {
 		d.health.failing.Store(false)
 		d.health.class = ""
+	}
+	if d.health.stranding { // a delivery ends the episode
+		d.health.stranding = false
+		flip = true
 	}
 	d.health.mu.Unlock()
 	if flip {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -20,11 +21,24 @@ type delivery struct {
 	changed    chan struct{} // a sink started or stopped failing
 	wg         sync.WaitGroup
 	deliverers []*events.Deliverer
+
+	healthMu sync.Mutex
+	reported map[string]events.Stranding // per sink, the stranding episode as first reported
+	// storeFull: the last inbox write found the device store full (inbox_full.go).
+	storeFull atomic.Bool
+}
+
+// setStoreFull records whether the last inbox write found the store full, and has the change
+// reported.
+func (d *delivery) setStoreFull(full bool) {
+	if d.storeFull.Swap(full) != full {
+		d.healthChanged()
+	}
 }
 
 func startDelivery(box *inbox.Store, cursors *events.Cursors, sinks []events.Sink, source string, retention, pruneEvery time.Duration, log logr.Logger) *delivery {
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &delivery{cancel: cancel, stopped: make(chan struct{}), changed: make(chan struct{}, 1)}
+	d := &delivery{cancel: cancel, stopped: make(chan struct{}), changed: make(chan struct{}, 1), reported: map[string]events.Stranding{}}
 	for _, sink := range sinks {
 		dl := &events.Deliverer{Sink: sink, Source: box, Cursors: cursors, CESource: source, Log: log.WithValues("sink", sink.Name),
 			OnHealth: d.healthChanged}

@@ -14,7 +14,8 @@ import (
 // it into the EventsDelivering condition: at once at start, then when a sink starts or stops
 // failing, but never more than once per interval, and again every interval so that a status
 // write that failed is retried (the machine writes only what differs from what it wrote). With
-// no sink it reports once, so that a condition left by an earlier configuration is removed.
+// no sink it reports too: a condition left by an earlier configuration is removed, and a full
+// device store is said whether or not events are delivered anywhere.
 func (d *delivery) reportHealth(emit func(context.Context, session.Event) bool, interval time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	changed := d.changed
@@ -27,7 +28,7 @@ func (d *delivery) reportHealth(emit func(context.Context, session.Event) bool, 
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if !emit(ctx, d.health()) || len(d.deliverers) == 0 {
+		if !emit(ctx, d.health()) {
 			return
 		}
 		tick := time.NewTicker(interval)
@@ -63,15 +64,30 @@ func (d *delivery) healthChanged() {
 	}
 }
 
-// health is every sink's state, failing ones in spec order.
+// health is every sink's state, failing and stranding ones in spec order. A stranding episode
+// is reported with the count of events at its first report, kept for the whole episode: the
+// condition (and the controller's Warning) changes once per episode, not with every event.
 func (d *delivery) health() session.SinksHealth {
-	h := session.SinksHealth{Sinks: len(d.deliverers)}
+	d.healthMu.Lock()
+	defer d.healthMu.Unlock()
+	h := session.SinksHealth{Sinks: len(d.deliverers), StoreFull: d.storeFull.Load()}
 	for _, dl := range d.deliverers {
 		if failing, class := dl.Health(); failing {
 			h.Failing = append(h.Failing, session.SinkFailure{Sink: dl.Sink.Name, Class: class})
 		}
+		st := dl.Stranding()
+		if st.Episode == 0 {
+			delete(d.reported, dl.Sink.Name)
+			continue
+		}
+		if prev, ok := d.reported[dl.Sink.Name]; ok && prev.Episode == st.Episode {
+			st = prev
+		} else {
+			d.reported[dl.Sink.Name] = st
+		}
+		h.Stranded = append(h.Stranded, session.SinkStranding{Sink: dl.Sink.Name, Reason: st.Reason, Events: st.Events})
 	}
-	h.Failing = slices.Clip(h.Failing)
+	h.Failing, h.Stranded = slices.Clip(h.Failing), slices.Clip(h.Stranded)
 	return h
 }
 
