@@ -24,4 +24,17 @@ func TestSinksConditionSaysEventsWereGivenUpBeforeFailures(t *testing.T) {
 	g.Expect(c.Reason).To(Equal(whatsappv1alpha1.ReasonSinkFailing), "failing without given-up events")
 	c = sinksCondition(SinksHealth{Sinks: 1})
 	g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+
+	g.Expect(sinksCondition(SinksHealth{})).To(BeNil(), "no sinks, no condition")
+}
+
+func TestSinksConditionSaysTheStoreIsFullWithOrWithoutSinks(t *testing.T) {
+	g := NewWithT(t)
+	for _, sinks := range []int{0, 2} {
+		c := sinksCondition(SinksHealth{Sinks: sinks, StoreFull: true, Failing: []SinkFailure{{Sink: "app", Class: "HTTP 503"}}})
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(whatsappv1alpha1.ReasonStoreFull))
+		g.Expect(c.Message).To(ContainSubstring("not acknowledged"))
+	}
 }

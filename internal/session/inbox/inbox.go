@@ -54,6 +54,10 @@ type Store struct {
 	// BeforeCommit and AfterCommit, when set, run inside Put around the commit of a new row.
 	// Only tests set them (to kill the process at exactly that point).
 	BeforeCommit, AfterCommit func(Event)
+	// OnConn, when set, runs on Put's connection before the insert, and what it returns after
+	// Put. Only tests set it (to cap that connection's database size, PRAGMA max_page_count, so
+	// that the insert meets a real "database or disk is full").
+	OnConn func(ctx context.Context, conn *sql.Conn) (after func())
 }
 
 var schema = map[string]string{
@@ -107,6 +111,11 @@ func (s *Store) Put(ctx context.Context, ev Event) (stored bool, err error) {
 		return false, err
 	}
 	defer func() { _ = conn.Close() }()
+	if s.OnConn != nil {
+		if after := s.OnConn(ctx, conn); after != nil {
+			defer after()
+		}
+	}
 	if s.dialect == "sqlite" {
 		// The device store runs SQLite with synchronous NORMAL (no fsync per commit); a row whose
 		// receipt WhatsApp is about to get must survive a node crash, so this commit syncs the

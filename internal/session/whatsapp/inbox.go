@@ -45,6 +45,7 @@ func (a *client) recordIncoming(evt any) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		stored, err := a.inbox.Put(ctx, ev)
 		cancel()
+		a.delivery.setStoreFull(storeFull(err))
 		if err == nil {
 			if stored {
 				a.delivery.notify()
