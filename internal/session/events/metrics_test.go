@@ -74,3 +74,37 @@ func scraped(g Gomega, col *events.Collector, name string) float64 {
 	g.Expect(false).To(BeTrue(), "no sample for sink app in %s", name)
 	return -1
 }
+
+// Events a sink refuses for good are counted as given up without a dead-letter sink and as dead
+// lettered with one; neither shows in the backlog once the sink moved on.
+func TestMetricsCountGivenUpAndDeadLetteredEvents(t *testing.T) {
+	g := NewWithT(t)
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+	}))
+	defer refusing.Close()
+	dls := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	defer dls.Close()
+	for _, withDL := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		box, cursors := openInbox(t)
+		fill(t, box, 2, 2)
+		sink := events.Sink{Name: "app", URL: refusing.URL}
+		if withDL {
+			sink.DeadLetter = &events.Endpoint{URL: dls.URL}
+		}
+		d := &events.Deliverer{Sink: sink, Source: box, Cursors: cursors, Log: logr.Discard()}
+		col := &events.Collector{Deliverers: func() []*events.Deliverer { return []*events.Deliverer{d} }, Inbox: box}
+		go func() { _ = d.Run(ctx) }()
+		g.Eventually(func() int64 { return d.Stats().Cursor }).WithTimeout(10 * time.Second).Should(BeEquivalentTo(4))
+		given, dead := scraped(g, col, "whatsapp_session_events_given_up_total"), scraped(g, col, "whatsapp_session_events_dead_lettered_total")
+		if withDL {
+			g.Expect([]float64{given, dead}).To(Equal([]float64{0, 4}), "with a dead-letter sink")
+		} else {
+			g.Expect([]float64{given, dead}).To(Equal([]float64{4, 0}), "without one")
+		}
+		g.Expect(scraped(g, col, "whatsapp_session_events_backlog")).To(BeEquivalentTo(0))
+		g.Expect(scraped(g, col, "whatsapp_session_events_delivered_total")).To(BeEquivalentTo(0))
+		cancel()
+	}
+}
