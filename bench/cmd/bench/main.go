@@ -44,7 +44,7 @@ func main() {
 	flag.StringVar(&o.Assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"),
 		"Directory with kube-apiserver and etcd, as hack/envtest-binaries.sh prints it (default $KUBEBUILDER_ASSETS).")
 	flag.StringVar(&o.Out, "out", "bench/results.json", "Where the results are written.")
-	flag.StringVar(&o.Only, "only", "", "Comma-separated figures to run (throughput,process,qr,idle,failover,manager); default all.")
+	flag.StringVar(&o.Only, "only", "", "Comma-separated figures to run (throughput,process,qr,idle,failover,manager,events); default all.")
 	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "Small counts (default $BENCH_QUICK=1).")
 	verbose := flag.Bool("v", false, "Log the controller, runner and manager at info level.")
 	flag.Parse()
@@ -135,6 +135,7 @@ func run(ctx context.Context, o options) (*results, error) {
 		{"qr", benchSessions}, // per-process figures, time to QR, then session memory and idle API writes on the same stack
 		{"failover", benchFailover},
 		{"manager", benchManagerMemory},
+		{"events", benchEvents},
 	} {
 		if !o.wants(p.name) && (p.name != "qr" || !o.wants("idle") && !o.wants("process")) {
 			continue
