@@ -238,17 +238,8 @@ func TestChaosEvents(t *testing.T) {
 		}
 	}()
 
-	// The sink goes down for chaosSinkDown once a fifth of the messages are out.
+	// The sink goes down for chaosSinkDown from the second kill on (a third of the messages out).
 	outage := make(chan struct{})
-	go func() {
-		defer close(outage)
-		for sent.n.Load() < chaosMessages/5 && ctx.Err() == nil {
-			time.Sleep(50 * time.Millisecond)
-		}
-		sink.down.Store(true)
-		time.Sleep(chaosSinkDown) // the fault itself
-		sink.down.Store(false)
-	}()
 
 	// Kill k comes once k+1 sixths of the messages are out, alternately a SIGKILL of the session
 	// process and a deletion of its pod with no grace period; each waits until a new pod's
@@ -257,6 +248,10 @@ func TestChaosEvents(t *testing.T) {
 	for k := range chaosKills {
 		g.Eventually(sent.n.Load).WithTimeout(2*time.Minute).WithPolling(50*time.Millisecond).
 			Should(BeNumerically(">=", int64((k+1)*chaosMessages/(chaosKills+1))), "the phones keep sending")
+		if k == 1 {
+			sink.down.Store(true)
+			time.AfterFunc(chaosSinkDown, func() { sink.down.Store(false); close(outage) })
+		}
 		pod := s.census.current(name)
 		g.Expect(pod).NotTo(BeNil(), "one session pod before kill %d", k+1)
 		at := time.Now()
@@ -279,7 +274,7 @@ func TestChaosEvents(t *testing.T) {
 	}
 	g.Eventually(sendErr).WithTimeout(2 * time.Minute).Should(BeClosed())
 	g.Expect(<-sendErr).NotTo(HaveOccurred())
-	g.Eventually(outage).WithTimeout(time.Minute).Should(BeClosed())
+	g.Eventually(outage).WithTimeout(time.Minute).Should(BeClosed(), "the sink is back")
 	g.Expect(sent.n.Load()).To(BeEquivalentTo(chaosMessages))
 	want := sent.snapshot()
 	g.Expect(want).To(HaveLen(chaosChats))

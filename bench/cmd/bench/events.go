@@ -66,11 +66,11 @@ func (s *benchSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *benchSink) at(id string) (time.Time, bool) {
+// at is when id first arrived (zero if it has not).
+func (s *benchSink) at(id string) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.arrived[id]
-	return t, ok
+	return s.arrived[id]
 }
 
 func (s *benchSink) count() int {
@@ -155,7 +155,7 @@ func benchEvents(ctx context.Context, o options, bins *binaries, res *results) e
 		if err := waitArrived(ctx, sink, []string{m.ID}, 30*time.Second); err != nil {
 			return err
 		}
-		at, _ := sink.at(m.ID)
+		at := sink.at(m.ID)
 		lat = append(lat, at.Sub(start))
 	}
 	p50, p99 := percentile(lat, 50), percentile(lat, 99)
@@ -178,7 +178,7 @@ func benchEvents(ctx context.Context, o options, bins *binaries, res *results) e
 	}
 	var last time.Time
 	for _, id := range ids {
-		at, _ := sink.at(id)
+		at := sink.at(id)
 		last = maxTime(last, at)
 	}
 	took := last.Sub(start)
