@@ -35,9 +35,10 @@ const (
 // the key it shares with the Secret (its own implementation of the scheme), and keeps the
 // WhatsApp message ids it accepted, per chat, in arrival order.
 type webhookSink struct {
-	key   []byte
-	down  atomic.Bool // answer 503 to everything
-	flaky atomic.Bool // answer 503 to about a third of the requests
+	key    []byte
+	down   atomic.Bool // answer 503 to everything
+	refuse atomic.Bool // answer 422 (final) to everything
+	flaky  atomic.Bool // answer 503 to about a third of the requests
 
 	mu      sync.Mutex
 	byChat  map[string][]string
@@ -47,6 +48,10 @@ type webhookSink struct {
 
 func (s *webhookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if s.refuse.Load() {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		return
+	}
 	if s.down.Load() || s.flaky.Load() && mathrand.IntN(3) == 0 {
 		s.mu.Lock()
 		s.refused++
@@ -284,6 +289,36 @@ spec:
 		Eventually(sink.received).WithTimeout(90*time.Second).WithPolling(500*time.Millisecond).Should(Equal(want),
 			"the offline queue arrives after resume, in order, once")
 		Expect(sink.badSigs).To(BeZero())
+	})
+
+	It("records one Warning when the sink refuses events for good and there is no dead-letter sink", func() {
+		sink.refuse.Store(true)
+		sendAll(26, 27)
+		for chat := range sentIDs { // given up by design: they stay in the inbox, not at the sink
+			sentIDs[chat] = sentIDs[chat][:len(sentIDs[chat])-1]
+		}
+		Eventually(eventsCondition).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(And(
+			HaveKeyWithValue("status", "False"), HaveKeyWithValue("reason", whatsappv1alpha1.ReasonEventsGivenUp),
+			HaveKeyWithValue("message", And(ContainSubstring("sink app gave up on"), ContainSubstring("refused")))))
+		warnings := func() (string, error) {
+			return kubectl("get", "events", "--field-selector", "type=Warning,reason="+whatsappv1alpha1.ReasonEventsGivenUp,
+				"-o", "jsonpath={range .items[*]}{.involvedObject.name}: {.message} (series {.series.count})|{end}")
+		}
+		Eventually(warnings).WithTimeout(30*time.Second).WithPolling(500*time.Millisecond).Should(
+			And(ContainSubstring(eventsName+": sink app gave up on"), Not(ContainSubstring("message 26"))),
+			"a Warning naming the sink, without content")
+
+		sink.refuse.Store(false)
+		want := sendAll(27, 28)
+		Eventually(sink.received).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Equal(want),
+			"the sink moved on: later messages arrive")
+		Eventually(eventsCondition).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).
+			Should(HaveKeyWithValue("status", "True"), "a delivery ends the episode")
+		out, err := warnings()
+		Expect(err).NotTo(HaveOccurred())
+		// The recorder folds a repeated Warning into a series of the first: none either.
+		Expect(strings.Count(out, "|")).To(Equal(1), "one Warning for the episode, not one per event: %s", out)
+		Expect(out).To(HaveSuffix("(series )|"), "not repeated: %s", out)
 	})
 
 	It("drops the EventsDelivering condition when the sinks are removed", func() {
