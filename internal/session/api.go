@@ -60,14 +60,14 @@ func newAPIClient(cfg *rest.Config, namespace, leaseName, connection string) (*a
 	return c, nil
 }
 
-func (c *apiClient) getLease(ctx context.Context) (*coordinationv1.Lease, error) {
+func (c *apiClient) GetLease(ctx context.Context) (*coordinationv1.Lease, error) {
 	out := &coordinationv1.Lease{}
 	err := c.leases.Get().Namespace(c.namespace).Resource("leases").Name(c.leaseName).Do(ctx).Into(out)
 	return out, err
 }
 
 // updateLease writes lease as read (its resourceVersion is the optimistic lock) with a new spec.
-func (c *apiClient) updateLease(ctx context.Context, lease *coordinationv1.Lease) (*coordinationv1.Lease, error) {
+func (c *apiClient) UpdateLease(ctx context.Context, lease *coordinationv1.Lease) (*coordinationv1.Lease, error) {
 	out := &coordinationv1.Lease{}
 	err := c.leases.Put().Namespace(c.namespace).Resource("leases").Name(c.leaseName).Body(lease).Do(ctx).Into(out)
 	return out, err

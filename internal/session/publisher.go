@@ -22,7 +22,7 @@ var errNotHolding = errors.New("not holding the Lease: status not written")
 type statusPublisher struct {
 	api    *apiClient
 	holder whatsappv1alpha1.Holder
-	fence  *fence
+	fence  fence
 	last   *whatsappv1alpha1.ConnectionStatus
 }
 

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
-	"time"
 
 	"github.com/go-logr/logr"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
-	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
 
 // Runtime is one session process: it waits for the Lease, then runs the state machine while it
@@ -18,7 +16,7 @@ type Runtime struct {
 	cfg     Config
 	log     logr.Logger
 	metrics *metrics
-	fence   *fence
+	fence   fence
 	machine atomic.Pointer[machine]
 }
 
@@ -48,15 +46,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	identity := sessionenv.LeaseIdentity(r.cfg.PodName, r.cfg.PodUID)
-	e := &elector{api: api, identity: identity, duration: r.cfg.LeaseDuration, fence: r.fence,
-		writes: r.metrics.leaseWrites.Inc, now: time.Now}
-	r.log.Info("waiting for the session Lease", "lease", r.cfg.LeaseName, "identity", identity)
-	if !r.awaitLease(ctx, e) {
-		return nil
-	}
-	r.log.Info("holding the session Lease")
-	return r.holdLease(ctx, e, func(ctx context.Context) error { return r.lead(ctx, api) })
+	return r.holdLease(ctx, api, func(ctx context.Context) error { return r.lead(ctx, api) })
 }
 
 // lead is the work guarded by the Lease: open the store and the client, watch the resource and
@@ -64,7 +54,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 func (r *Runtime) lead(ctx context.Context, api *apiClient) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	go r.watchdog(ctx, stop)
+	go r.fence.Watchdog(ctx, stop, r.log)
 	go watchStoreSecret(ctx, r.cfg, r.log, stop)
 
 	pub := &statusPublisher{api: api, holder: whatsappv1alpha1.Holder{Pod: r.cfg.PodName, UID: r.cfg.PodUID}, fence: r.fence}
@@ -74,7 +64,7 @@ func (r *Runtime) lead(ctx context.Context, api *apiClient) error {
 		if err != nil {
 			return nil, err
 		}
-		r.fence.guard(func() {
+		r.fence.Guard(func() {
 			if err := cli.Close(); err != nil {
 				r.log.Info("closing the WhatsApp client", "error", logText(err))
 			}

@@ -1,4 +1,4 @@
-package session
+package lease
 
 import (
 	"context"
@@ -22,12 +22,12 @@ type memLease struct {
 	conflictUpdates int // the next n updates conflict, as if someone wrote in between
 }
 
-func (m *memLease) getLease(context.Context) (*coordinationv1.Lease, error) {
+func (m *memLease) GetLease(context.Context) (*coordinationv1.Lease, error) {
 	m.gets++
 	return m.lease.DeepCopy(), nil
 }
 
-func (m *memLease) updateLease(_ context.Context, l *coordinationv1.Lease) (*coordinationv1.Lease, error) {
+func (m *memLease) UpdateLease(_ context.Context, l *coordinationv1.Lease) (*coordinationv1.Lease, error) {
 	m.updates++
 	if m.conflictUpdates > 0 || l.ResourceVersion != m.lease.ResourceVersion {
 		m.conflictUpdates = max(0, m.conflictUpdates-1)
@@ -56,14 +56,16 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
-func newTestElector(api leaseAPI, c *clock) *elector {
-	f := newFence(11 * time.Second)
+func newTestElector(api Client, c *clock) *Elector {
+	f := NewFence(11 * time.Second)
 	f.now = c.now
-	return &elector{api: api, identity: "me", duration: 15 * time.Second, fence: f, writes: func() {}, now: c.now}
+	e := NewElector(api, Options{Identity: "me", Timings: Timings{Duration: 15 * time.Second, RenewDeadline: 11 * time.Second}, Fence: f})
+	e.now = c.now
+	return e
 }
 
 // holding returns an elector that has just taken a free Lease (an empty holder).
-func holding(t *testing.T) (*elector, *memLease, *clock) {
+func holding(t *testing.T) (*Elector, *memLease, *clock) {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	api := &memLease{}
@@ -99,7 +101,7 @@ func TestElectorTakesAnotherHoldersLeaseOnlyAfterItStoppedChangingForItsDuration
 	if held, _ := e.tryAcquireOrRenew(ctx); held {
 		t.Fatal("took a Lease 14 s after its holder renewed it")
 	}
-	if e.fence.holding() {
+	if e.fence.Holding() {
 		t.Fatal("the fence is open without the Lease")
 	}
 	c.advance(time.Second)
@@ -110,7 +112,7 @@ func TestElectorTakesAnotherHoldersLeaseOnlyAfterItStoppedChangingForItsDuration
 	if *s.HolderIdentity != "me" || *s.LeaseTransitions != 4 || !s.AcquireTime.Time.Equal(c.t) || *s.LeaseDurationSeconds != 15 {
 		t.Errorf("record after taking over: %+v; want holder me, 4 transitions, acquired now, 15 s", s)
 	}
-	if !e.fence.holding() {
+	if !e.fence.Holding() {
 		t.Error("the fence is closed although the session holds the Lease")
 	}
 }
@@ -173,11 +175,11 @@ func TestElectorReleaseClosesTheClientFirstAndGivesUpOnlyItsOwnLease(t *testing.
 	e, api, c := holding(t)
 	ctx := context.Background()
 	closedBeforeWrite := false
-	e.fence.guard(func() { closedBeforeWrite = api.updates == 1 })
+	e.fence.Guard(func() { closedBeforeWrite = api.updates == 1 })
 	// A renewal that was in flight lands first: the release retries on the conflict.
 	api.conflictUpdates = 1
 
-	if err := e.release(ctx); err != nil {
+	if err := e.Release(ctx); err != nil {
 		t.Fatalf("release: %v", err)
 	}
 	if !closedBeforeWrite {
@@ -191,7 +193,7 @@ func TestElectorReleaseClosesTheClientFirstAndGivesUpOnlyItsOwnLease(t *testing.
 	// Someone else's Lease is never written.
 	api.heldBy("other", c.t)
 	updates := api.updates
-	if err := e.release(ctx); err != nil || api.updates != updates {
+	if err := e.Release(ctx); err != nil || api.updates != updates {
 		t.Errorf("release of someone else's Lease: err=%v, %d writes; want none", err, api.updates-updates)
 	}
 }
@@ -210,12 +212,12 @@ func TestElectorNeverTakesTheLeaseBackOnceItsRenewDeadlinePassed(t *testing.T) {
 	if api.updates != updates {
 		t.Errorf("%d Lease writes after the renew deadline; want none", api.updates-updates)
 	}
-	if e.fence.holding() {
+	if e.fence.Holding() {
 		t.Error("the fence holds after the renew deadline")
 	}
 	// A write that was sent late (it started after the deadline) does not revive the fence.
 	e.fence.renewed(c.t)
-	if e.fence.holding() {
+	if e.fence.Holding() {
 		t.Error("a renewal started after the renew deadline revived the fence")
 	}
 }
