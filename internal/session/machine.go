@@ -35,14 +35,17 @@ type machine struct {
 	// state is st.State as last published, for readers off the machine's goroutine (send API).
 	state atomic.Value
 
-	halted         bool // a terminal state: nothing happens until a request
-	replaced       bool // StreamReplaced: never connect again in this process
-	deleteHandled  bool
-	banRetried     bool
-	pairingActive  bool // a pairing window is open or being opened
-	windows        int  // pairing windows opened since pairing (re)started
-	codes          []string
-	code           int
+	// phase is the lifecycle; transitions (machine_phase.go) decide every move between phases.
+	phase phase
+	// observe, when set (tests), sees each transition taken.
+	observe func(from phase, on signal, to phase)
+
+	windows int // pairing windows opened since pairing (re)started
+	codes   []string
+	code    int
+	bans    int // temporary bans since the last login or reconnect request
+	// publishPending: the last status write failed or was deferred (note); run's ticker
+	// writes it. Not a phase: any phase may have a write outstanding.
 	publishPending bool
 
 	timer    *time.Timer
@@ -101,19 +104,23 @@ func (m *machine) post(fn func(context.Context)) {
 	}
 }
 
-// schedule replaces the pending timed action (QR rotation, next pairing window, ban retry):
-// the session is only ever waiting for one of them.
-func (m *machine) schedule(d time.Duration, fn func(context.Context)) {
+// schedule replaces the pending timer (QR rotation, next pairing window, ban retry, login or
+// store retry): the session is only ever waiting for one of them. When it fires, next says
+// what happened (on the machine's goroutine) and the table decides.
+func (m *machine) schedule(d time.Duration, next func() input) {
 	m.stopTimer()
 	gen := m.timerGen
 	m.timer = time.AfterFunc(d, func() {
 		m.post(func(ctx context.Context) {
 			if gen == m.timerGen {
-				fn(ctx)
+				m.step(ctx, next())
 			}
 		})
 	})
 }
+
+// after is a timer's signal that needs nothing but itself.
+func after(s signal) func() input { return func() input { return input{sig: s} } }
 
 func (m *machine) stopTimer() {
 	m.timerGen++
@@ -128,7 +135,7 @@ func (m *machine) stopTimer() {
 func (m *machine) shouldReconnect(err error) bool {
 	n := m.attempts.Add(1)
 	m.metrics.reconnects.Inc()
-	m.post(func(ctx context.Context) { m.reconnectFailed(ctx, n, err) })
+	m.post(func(ctx context.Context) { m.step(ctx, m.failedConnect(n, err, false)) })
 	return n < m.maxAttempts.Load()
 }
 

@@ -45,10 +45,11 @@ func (m *machine) unexpectedAccount(jid string) bool {
 }
 
 // refuseAccount logs out the device another account linked and pairs again.
-func (m *machine) refuseAccount(ctx context.Context, jid string) {
+func (m *machine) refuseAccount(ctx context.Context, in input) {
+	jid := in.ev.(Connected).JID
 	m.log.Info("refusing a device linked by another account than spec.pairing.phoneNumber", "account", accountOf(jid))
 	m.logout(ctx, "a phone of another account than spec.pairing.phoneNumber linked this device; it was logged out")
 	m.st.UnexpectedAccount = "+" + accountOf(jid)
 	m.windows = 0
-	m.connect(ctx)
+	m.connect(ctx, in)
 }

@@ -18,7 +18,7 @@ func (m *machine) start(ctx context.Context, wac *whatsappv1alpha1.WhatsAppConne
 	}
 	if m.cli == nil {
 		m.wac = wac
-		m.storeFailed(ctx, m.storeErr)
+		m.step(ctx, input{sig: sigStoreFailed, err: m.storeErr})
 		m.onResource(ctx, wac)
 		return
 	}
@@ -26,132 +26,162 @@ func (m *machine) start(ctx context.Context, wac *whatsappv1alpha1.WhatsAppConne
 		// This pod is the answer to that request: the controller replaced the halted one.
 		m.st.LastHandledReconnectAt = tok
 	}
-	if m.onResource(ctx, wac) {
-		return
+	m.onResource(ctx, wac)
+	if m.phase == phaseStarting { // no request started anything
+		m.connect(ctx, input{})
 	}
-	m.connect(ctx)
 }
 
-// connect logs in when the store holds a device, else opens a pairing window.
-func (m *machine) connect(ctx context.Context) {
-	if m.replaced || m.cli == nil {
+// onEvent classifies the client's event and hands it to the table. The sinks' health is not
+// part of the lifecycle: it is reported in any phase.
+func (m *machine) onEvent(ctx context.Context, ev Event) {
+	if h, ok := ev.(SinksHealth); ok {
+		m.onSinksHealth(ctx, h)
 		return
 	}
-	m.stopTimer()
-	m.halted = false
-	if m.cli.PairedJID() == "" {
-		m.openPairingWindow(ctx)
-		return
+	if in, ok := m.classify(ev); ok {
+		m.step(ctx, in)
 	}
+}
+
+// classify names what ev means for the session: which account paired or logged in, whether
+// the store holds a device, whether a ban is the first in a row.
+func (m *machine) classify(ev Event) (input, bool) {
+	in := input{ev: ev}
+	switch ev := ev.(type) {
+	case QRCodes:
+		if len(ev.Codes) == 0 {
+			return in, false
+		}
+		in.sig = sigQRCodes
+	case PairSuccess:
+		in.sig = sigPaired
+		if m.unexpectedAccount(ev.JID) {
+			in.sig = sigPairedByOtherAccount
+		}
+	case PairError:
+		m.log.Info("pairing failed", "error", logText(ev.Err))
+		in.sig, in.why = sigWindowClosed, "pairing failed: "+Describe(ev.Err)
+	case Connected:
+		in.sig = sigConnected
+		if m.unexpectedAccount(ev.JID) {
+			in.sig = sigConnectedByOtherAccount
+		}
+	case Disconnected:
+		in.sig, in.why = sigDisconnected, "the pairing window closed"
+		if m.cli.PairedJID() == "" {
+			in.sig = sigDisconnectedUnpaired
+		}
+	case StreamReplaced:
+		in.sig = sigStreamReplaced
+	case LoggedOut:
+		in.sig = sigLoggedOut
+	case ClientOutdated:
+		in.sig = sigClientOutdated
+	case TemporaryBan:
+		in.sig = sigBan
+		if m.bans > 0 {
+			in.sig = sigBanAgain
+		}
+	case ConnectFailure:
+		in.sig = sigConnectFailure
+	default:
+		return in, false
+	}
+	return in, true
+}
+
+// login connects with the device in the store.
+func (m *machine) login(ctx context.Context, _ input) {
 	m.st.JID = m.cli.PairedJID()
 	m.enter(ctx, whatsappv1alpha1.SessionConnecting, "logging in")
 	if err := m.cli.Connect(ctx); err != nil {
-		m.connectFailed(ctx, err)
+		// A login that did not reach WhatsApp counts like a failed automatic reconnect.
+		n := m.attempts.Add(1)
+		m.metrics.reconnects.Inc()
+		m.step(ctx, m.failedConnect(n, err, true))
 	}
 }
 
-// connectFailed counts a login that did not reach WhatsApp like a failed automatic reconnect,
-// and tries again after whatsmeow's own backoff (2 s × attempts) while under the limit.
-func (m *machine) connectFailed(ctx context.Context, err error) {
+// loggedIn: WhatsApp accepted the login; the counters start afresh.
+func (m *machine) loggedIn(ctx context.Context, in input) {
+	ev := in.ev.(Connected)
+	m.st.UnexpectedAccount = ""
+	m.attempts.Store(0)
+	m.bans = 0
+	m.stopTimer()
+	m.clearPairing()
+	m.clearFailure()
+	m.st.JID, m.st.PushName, m.st.ReconnectAttempts = ev.JID, ev.PushName, 0
+	if ev.Platform != "" {
+		m.st.Platform = ev.Platform
+	}
+	m.st.LastConnectedAt = m.time(0)
+	m.enter(ctx, whatsappv1alpha1.SessionConnected, "")
+}
+
+func (m *machine) connectionLost(ctx context.Context, _ input) {
+	m.st.ReconnectAttempts = m.attempts.Load()
+	m.enter(ctx, whatsappv1alpha1.SessionDisconnected, "connection lost; reconnecting")
+}
+
+// countDroppedLogin counts a login that reached WhatsApp and dropped.
+func (m *machine) countDroppedLogin(ctx context.Context, _ input) {
 	n := m.attempts.Add(1)
 	m.metrics.reconnects.Inc()
-	m.reconnectFailed(ctx, n, err)
-	if n < m.maxAttempts.Load() {
-		m.schedule(time.Duration(n)*2*time.Second, m.connect)
-	}
+	m.step(ctx, m.failedConnect(n, errors.New("the login did not complete"), false))
 }
 
-func (m *machine) reconnectFailed(ctx context.Context, n int32, err error) {
-	if m.halted || m.connected.Load() {
-		return
-	}
-	m.st.ReconnectAttempts = n
-	msg := fmt.Sprintf("connect attempt %d of %d failed: %s", n, m.maxAttempts.Load(), Describe(err))
-	if n >= m.maxAttempts.Load() {
-		msg = fmt.Sprintf("gave up after %d failed connects (spec.reconnect.maxAttempts): %s", n, Describe(err))
-		// Also stops whatsmeow's own retries of failed logins, which the hook does not see.
-		m.halt()
-	}
-	m.enter(ctx, whatsappv1alpha1.SessionDisconnected, msg)
+// reportAttempt says which failed connect in a row this was.
+func (m *machine) reportAttempt(ctx context.Context, in input) {
+	m.st.ReconnectAttempts = in.n
+	m.enter(ctx, whatsappv1alpha1.SessionDisconnected,
+		fmt.Sprintf("connect attempt %d of %d failed: %s", in.n, m.maxAttempts.Load(), Describe(in.err)))
 }
 
-func (m *machine) onEvent(ctx context.Context, ev Event) {
-	switch ev := ev.(type) {
-	case SinksHealth:
-		m.onSinksHealth(ctx, ev)
-	case QRCodes:
-		m.onQRCodes(ctx, ev)
-	case PairSuccess:
-		m.pairingActive, m.windows = false, 0
-		m.stopTimer()
-		m.clearPairing()
-		if m.unexpectedAccount(ev.JID) {
-			// Not published as this resource's device: logged out once its login completes.
-			m.enter(ctx, whatsappv1alpha1.SessionConnecting, "a phone of another account than spec.pairing.phoneNumber linked this device; logging it out")
-			return
-		}
-		m.st.JID, m.st.Platform = ev.JID, ev.Platform
-		m.note(whatsappv1alpha1.SessionConnecting, "paired; logging in")
-	case PairError:
-		m.log.Info("pairing failed", "error", logText(ev.Err))
-		m.endPairingWindow(ctx, "pairing failed: "+Describe(ev.Err))
-	case Connected:
-		if m.unexpectedAccount(ev.JID) {
-			m.refuseAccount(ctx, ev.JID)
-			return
-		}
-		m.st.UnexpectedAccount = ""
-		m.attempts.Store(0)
-		m.halted, m.banRetried = false, false
-		m.stopTimer()
-		m.clearPairing()
-		m.clearFailure()
-		m.st.JID, m.st.PushName, m.st.ReconnectAttempts = ev.JID, ev.PushName, 0
-		if ev.Platform != "" {
-			m.st.Platform = ev.Platform
-		}
-		m.st.LastConnectedAt = m.time(0)
-		m.enter(ctx, whatsappv1alpha1.SessionConnected, "")
-	case Disconnected:
-		switch {
-		case m.pairingActive:
-			m.endPairingWindow(ctx, "the pairing window closed")
-		case m.halted || m.cli.PairedJID() == "":
-		case m.st.State == whatsappv1alpha1.SessionConnected:
-			m.st.ReconnectAttempts = m.attempts.Load()
-			m.enter(ctx, whatsappv1alpha1.SessionDisconnected, "connection lost; reconnecting")
-		default:
-			// A reconnect reached WhatsApp but the login failed (a 5xx <failure>): whatsmeow
-			// retries that without asking AutoReconnectHook, so it is counted here.
-			n := m.attempts.Add(1)
-			m.metrics.reconnects.Inc()
-			m.reconnectFailed(ctx, n, errors.New("the login did not complete"))
-		}
-	case StreamReplaced:
-		m.replaced = true
-		m.halt()
-		m.enter(ctx, whatsappv1alpha1.SessionReplaced,
-			"another client logged in with this device's keys; this session closed its connection and will not reconnect")
-	case LoggedOut:
-		m.halt()
-		m.clearDevice()
-		m.enter(ctx, whatsappv1alpha1.SessionLoggedOut, "the device was logged out ("+ev.Reason+"); set the logout-requested-at annotation to pair again")
-	case ClientOutdated:
-		m.halt()
-		m.enter(ctx, whatsappv1alpha1.SessionClientOutdated, "WhatsApp refuses this client version; update the operator")
-	case TemporaryBan:
-		m.onTemporaryBan(ctx, ev)
-	case ConnectFailure:
-		m.halt()
-		m.st.FailureCode = ev.Code
-		m.enter(ctx, whatsappv1alpha1.SessionConnectFailure, fmt.Sprintf("WhatsApp refused the login (%s): %s", ev.Code, ev.Message))
-	}
+// retryLogin reports a login that could not start and tries again after whatsmeow's own
+// backoff (2 s × attempts).
+func (m *machine) retryLogin(ctx context.Context, in input) {
+	m.reportAttempt(ctx, in)
+	m.schedule(time.Duration(in.n)*2*time.Second, after(sigRetryLogin))
+}
+
+// giveUp halts at spec.reconnect.maxAttempts; the halt also stops whatsmeow's own retries of
+// failed logins, which the hook does not see.
+func (m *machine) giveUp(ctx context.Context, in input) {
+	m.st.ReconnectAttempts = in.n
+	m.halt()
+	m.enter(ctx, whatsappv1alpha1.SessionDisconnected,
+		fmt.Sprintf("gave up after %d failed connects (spec.reconnect.maxAttempts): %s", in.n, Describe(in.err)))
+}
+
+func (m *machine) replaced(ctx context.Context, _ input) {
+	m.halt()
+	m.enter(ctx, whatsappv1alpha1.SessionReplaced,
+		"another client logged in with this device's keys; this session closed its connection and will not reconnect")
+}
+
+func (m *machine) loggedOut(ctx context.Context, in input) {
+	m.halt()
+	m.clearDevice()
+	m.enter(ctx, whatsappv1alpha1.SessionLoggedOut, "the device was logged out ("+in.ev.(LoggedOut).Reason+"); set the logout-requested-at annotation to pair again")
+}
+
+func (m *machine) outdated(ctx context.Context, _ input) {
+	m.halt()
+	m.enter(ctx, whatsappv1alpha1.SessionClientOutdated, "WhatsApp refuses this client version; update the operator")
+}
+
+func (m *machine) connectFailure(ctx context.Context, in input) {
+	ev := in.ev.(ConnectFailure)
+	m.halt()
+	m.st.FailureCode = ev.Code
+	m.enter(ctx, whatsappv1alpha1.SessionConnectFailure, fmt.Sprintf("WhatsApp refused the login (%s): %s", ev.Code, ev.Message))
 }
 
 // halt stops whatever the session was doing and closes the connection; only a request (or,
 // for a ban, its expiry) starts it again.
 func (m *machine) halt() {
-	m.halted, m.pairingActive = true, false
 	m.stopTimer()
 	m.clearPairing()
 	if m.cli != nil {
@@ -159,15 +189,22 @@ func (m *machine) halt() {
 	}
 }
 
-// onTemporaryBan waits the ban out and tries once more; a second ban in a row stays halted.
-func (m *machine) onTemporaryBan(ctx context.Context, ev TemporaryBan) {
+// banAndRetry waits the first ban in a row out and tries once more when it ends.
+func (m *machine) banAndRetry(ctx context.Context, in input) {
+	m.banned(ctx, in.ev.(TemporaryBan), true)
+}
+
+// ban reports another ban before a login succeeded: the session stays halted.
+func (m *machine) ban(ctx context.Context, in input) { m.banned(ctx, in.ev.(TemporaryBan), false) }
+
+func (m *machine) banned(ctx context.Context, ev TemporaryBan, retry bool) {
 	m.halt()
+	m.bans++
 	m.st.FailureCode = ev.Code
 	m.st.BanExpiresAt = m.time(ev.Expire)
 	msg := fmt.Sprintf("temporarily banned (code %s) until %s", ev.Code, m.st.BanExpiresAt.UTC().Format(time.RFC3339))
-	if !m.banRetried {
-		m.banRetried = true
-		m.schedule(ev.Expire, m.connect)
+	if retry {
+		m.schedule(ev.Expire, after(sigBanOver))
 		msg += "; the session tries once more then"
 	}
 	m.enter(ctx, whatsappv1alpha1.SessionTemporaryBan, msg)

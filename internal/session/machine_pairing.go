@@ -8,10 +8,9 @@ import (
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
 
-// openPairingWindow connects unpaired: WhatsApp answers with a set of QR codes (QRCodes).
-func (m *machine) openPairingWindow(ctx context.Context) {
+// openWindow connects unpaired: WhatsApp answers with a set of QR codes (QRCodes).
+func (m *machine) openWindow(ctx context.Context, _ input) {
 	m.windows++
-	m.pairingActive = true
 	m.codes, m.code = nil, 0
 	if m.windows == 1 {
 		// Pairing starts (or starts over): say so, with any request just handled, in the write
@@ -22,16 +21,14 @@ func (m *machine) openPairingWindow(ctx context.Context) {
 	m.cli.SetDeviceName(m.wac.Spec.DeviceName)
 	if err := m.cli.Connect(ctx); err != nil {
 		m.log.Info("cannot reach WhatsApp to pair", "error", logText(err))
-		m.endPairingWindow(ctx, "cannot reach WhatsApp to pair: "+Describe(err))
+		m.step(ctx, input{sig: sigWindowClosed, why: "cannot reach WhatsApp to pair: " + Describe(err)})
 	}
 }
 
-// onQRCodes publishes the window's first code (QR) or asks for a pairing code (PhoneCode, which
+// showCodes publishes the window's first code (QR) or asks for a pairing code (PhoneCode, which
 // needs this connected registration), and times the window with the same TTLs as WhatsApp.
-func (m *machine) onQRCodes(ctx context.Context, ev QRCodes) {
-	if !m.pairingActive || len(ev.Codes) == 0 {
-		return
-	}
+func (m *machine) showCodes(ctx context.Context, in input) {
+	ev := in.ev.(QRCodes)
 	m.codes, m.code = ev.Codes, 0
 	spec := m.wac.Spec.Pairing
 	if spec.Method != whatsappv1alpha1.PairingMethodPhoneCode {
@@ -44,12 +41,12 @@ func (m *machine) onQRCodes(ctx context.Context, ev QRCodes) {
 	cancel()
 	if err != nil {
 		m.log.Info("cannot get a pairing code", "error", logText(err))
-		m.endPairingWindow(ctx, "cannot get a pairing code: "+Describe(err))
+		m.step(ctx, input{sig: sigWindowClosed, why: "cannot get a pairing code: " + Describe(err)})
 		return
 	}
 	m.clearPairing()
 	m.st.PairingCode, m.st.PairingCodeExpiresAt = code, m.time(window)
-	m.schedule(window, func(ctx context.Context) { m.endPairingWindow(ctx, "the pairing code expired") })
+	m.schedule(window, func() input { return input{sig: sigWindowClosed, why: "the pairing code expired"} })
 	m.enter(ctx, whatsappv1alpha1.SessionPairing, "enter the pairing code on the phone under Linked devices")
 }
 
@@ -68,36 +65,58 @@ func (m *machine) publishQR(ctx context.Context) {
 	}
 	m.st.QRCodeTerminal = drawing
 	m.metrics.qrCodes.Inc()
-	m.schedule(ttl, m.nextQR)
+	m.schedule(ttl, m.qrExpired)
 	m.enter(ctx, whatsappv1alpha1.SessionPairing, fmt.Sprintf("scan the QR code with WhatsApp on the phone (code %d of %d)", m.code+1, len(m.codes)))
 }
 
-func (m *machine) nextQR(ctx context.Context) {
-	m.code++
-	if m.code >= len(m.codes) {
-		m.endPairingWindow(ctx, "the QR codes expired")
-		return
+// qrExpired is the signal of the current QR code's end: the next code, or the window's end.
+func (m *machine) qrExpired() input {
+	if m.code+1 >= len(m.codes) {
+		return input{sig: sigWindowClosed, why: "the QR codes expired"}
 	}
+	return input{sig: sigNextQR}
+}
+
+func (m *machine) nextQR(ctx context.Context, _ input) {
+	m.code++
 	m.publishQR(ctx)
 }
 
-// endPairingWindow closes the registration connection and opens the next window after a
-// backoff, or gives up with PairingTimeout once cfg.PairingWindows have run out.
-func (m *machine) endPairingWindow(ctx context.Context, why string) {
-	if !m.pairingActive {
-		return
-	}
-	m.pairingActive = false
+// closeWindow closes the registration connection and opens the next window after a backoff,
+// or, once cfg.PairingWindows have run, signals that none is left.
+func (m *machine) closeWindow(ctx context.Context, in input) {
 	m.stopTimer()
 	m.cli.Disconnect()
 	m.clearPairing()
 	if m.windows >= m.cfg.PairingWindows {
-		m.halted = true
-		m.enter(ctx, whatsappv1alpha1.SessionPairingTimeout, fmt.Sprintf(
-			"%s; no device was linked in %d pairing windows. Set the reconnect-requested-at annotation to pair again", why, m.windows))
+		m.step(ctx, input{sig: sigNoWindowLeft, why: in.why})
 		return
 	}
 	wait := time.Duration(m.windows) * m.cfg.PairingBackoff
-	m.schedule(wait, m.openPairingWindow)
-	m.enter(ctx, whatsappv1alpha1.SessionPairing, fmt.Sprintf("%s; opening pairing window %d of %d in %s", why, m.windows+1, m.cfg.PairingWindows, wait))
+	m.schedule(wait, after(sigNextWindow))
+	m.enter(ctx, whatsappv1alpha1.SessionPairing, fmt.Sprintf("%s; opening pairing window %d of %d in %s", in.why, m.windows+1, m.cfg.PairingWindows, wait))
+}
+
+func (m *machine) pairingTimeout(ctx context.Context, in input) {
+	m.enter(ctx, whatsappv1alpha1.SessionPairingTimeout, fmt.Sprintf(
+		"%s; no device was linked in %d pairing windows. Set the reconnect-requested-at annotation to pair again", in.why, m.windows))
+}
+
+// paired: the phone linked this device; whatsmeow logs in with it next.
+func (m *machine) paired(ctx context.Context, in input) {
+	ev := in.ev.(PairSuccess)
+	m.windows = 0
+	m.stopTimer()
+	m.clearPairing()
+	m.st.JID, m.st.Platform = ev.JID, ev.Platform
+	m.note(whatsappv1alpha1.SessionConnecting, "paired; logging in")
+}
+
+// pairedByOtherAccount: not published as this resource's device; logged out once its login
+// completes (refuseAccount).
+func (m *machine) pairedByOtherAccount(ctx context.Context, _ input) {
+	m.windows = 0
+	m.stopTimer()
+	m.clearPairing()
+	m.enter(ctx, whatsappv1alpha1.SessionConnecting, "a phone of another account than spec.pairing.phoneNumber linked this device; logging it out")
 }

@@ -14,15 +14,15 @@ import (
 // a new pod). The session retries with an exponential backoff, capped, and a reconnect request
 // retries at once. Each failure is reported as a class and a fixed text (StoreError).
 
-// storeFailed reports err and schedules the next attempt.
-func (m *machine) storeFailed(ctx context.Context, err error) {
+// storeFailed reports the store's error and schedules the next attempt.
+func (m *machine) storeFailed(ctx context.Context, in input) {
+	err := in.err
 	m.storeErr = err
 	m.storeAttempts++
-	m.halted = true
 	m.metrics.storeFailures.Inc()
 	wait := m.storeBackoff()
 	m.log.Info("cannot open the device store; retrying", "error", Describe(err), "attempt", m.storeAttempts, "retryIn", wait)
-	m.schedule(wait, m.retryStore)
+	m.schedule(wait, after(sigRetryStore))
 	var se *StoreError
 	if errors.As(err, &se) {
 		m.st.FailureCode = se.Class
@@ -40,8 +40,8 @@ func (m *machine) storeBackoff() time.Duration {
 	return min(wait, m.cfg.StoreRetryMax)
 }
 
-// retryStore opens the store again; once it opens, the session starts as it would have.
-func (m *machine) retryStore(ctx context.Context) {
+// openStore opens the store again: the table goes on from whether it opened.
+func (m *machine) openStore(ctx context.Context, _ input) {
 	if m.cli != nil || m.open == nil {
 		return
 	}
@@ -49,16 +49,30 @@ func (m *machine) retryStore(ctx context.Context) {
 	cli, err := m.open(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			m.storeFailed(ctx, err)
+			m.step(ctx, input{sig: sigStoreFailed, err: err})
 		}
 		return
 	}
+	m.step(ctx, input{sig: sigStoreOpened, cli: cli})
+}
+
+// echoAndOpenStore answers a reconnect request while the store cannot be opened: at once.
+func (m *machine) echoAndOpenStore(ctx context.Context, in input) {
+	m.publish(ctx)
+	m.openStore(ctx, in)
+}
+
+// storeOpened starts the session as it would have started with the store open: a pending
+// request first, else a connect.
+func (m *machine) storeOpened(ctx context.Context, in input) {
 	m.log.Info("device store opened", "attempts", m.storeAttempts)
-	m.cli, m.storeErr, m.storeAttempts, m.halted = cli, nil, 0, false
+	m.cli, m.storeErr, m.storeAttempts = in.cli, nil, 0
 	m.clearFailure()
 	m.enter(ctx, whatsappv1alpha1.SessionStarting, "device store opened")
-	if m.wac != nil && m.onResource(ctx, m.wac) {
-		return
+	if m.wac != nil {
+		m.onResource(ctx, m.wac)
 	}
-	m.connect(ctx)
+	if m.phase == phaseStarting {
+		m.connect(ctx, input{})
+	}
 }
