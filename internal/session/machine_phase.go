@@ -221,8 +221,8 @@ var transitions = []transition{
 		sigReconnectRequested, stay, (*machine).echo},
 }
 
-// decisions indexes transitions by phase and signal; a pair in two rows is a bug (init panics,
-// and the walk test names it).
+// decisions indexes transitions by phase and signal; a pair in two rows is a bug: init panics
+// naming it, so every test of the package fails.
 var decisions [numPhases][numSignals]*transition
 
 func init() {
