@@ -28,7 +28,7 @@ const indexPodNode = "spec.nodeName"
 // watchdog (RenewDeadline < LeaseDuration), even if its process still runs: the controller
 // releases the Lease (over the record it judged, so a late renewal wins) and deletes the pod; the
 // successor starts once it is gone. A session past its renew deadline never writes its Lease
-// again (the session's fence.lapsed), so a frozen process that wakes cannot take the released
+// again (the session's lease.Fence.Lapsed), so a frozen process that wakes cannot take the released
 // Lease back. A live session that cannot renew exits at its renew deadline and is replaced on
 // the kubelet's report long before this; what is left is a session that cannot run at all:
 //
