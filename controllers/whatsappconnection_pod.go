@@ -250,14 +250,14 @@ func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsApp
 				Image:           image,
 				ImagePullPolicy: s.ImagePullPolicy,
 				Command:         []string{"/session"},
-				Args: []string{
+				Args: append([]string{
 					flag(sessionenv.FlagHealthProbeBindAddress, ":"+strconv.Itoa(healthPort)),
 					flag(sessionenv.FlagMetricsBindAddress, ":"+strconv.Itoa(metricsPort)),
 					flag(sessionenv.FlagSendAPIBindAddress, ":"+strconv.Itoa(sessionenv.SendAPIPort)),
 					flag(sessionenv.FlagLeaseDuration, r.Session.LeaseDuration.String()),
 					flag(sessionenv.FlagRenewDeadline, r.Session.RenewDeadline.String()),
 					flag(sessionenv.FlagRetryPeriod, r.Session.RetryPeriod.String()),
-				},
+				}, sendFlags(wac.Spec.Send)...),
 				Env: env,
 				Ports: []corev1.ContainerPort{
 					{Name: "health", ContainerPort: healthPort, Protocol: corev1.ProtocolTCP},

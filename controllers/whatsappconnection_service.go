@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -109,6 +110,22 @@ func withDefaults(want, have []corev1.ServicePort) []corev1.ServicePort {
 			out[i].NodePort = have[i].NodePort
 			out[i].AppProtocol = have[i].AppProtocol
 		}
+	}
+	return out
+}
+
+// sendFlags are the session's arguments for spec.send. None when it is unset, so that a
+// connection without it keeps its pod (the pod spec hash) across operator upgrades.
+func sendFlags(s *whatsappv1alpha1.SendSpec) []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	if s.RatePerMinute > 0 {
+		out = append(out, flag(sessionenv.FlagSendRatePerMinute, strconv.Itoa(int(s.RatePerMinute))))
+	}
+	if s.Burst > 0 {
+		out = append(out, flag(sessionenv.FlagSendBurst, strconv.Itoa(int(s.Burst))))
 	}
 	return out
 }

@@ -62,6 +62,10 @@ type WhatsAppConnectionSpec struct {
 	// events delivers what the connection receives to HTTP sinks as CloudEvents.
 	// +optional
 	Events *EventsSpec `json:"events,omitempty"`
+
+	// send configures the send API's rate limit.
+	// +optional
+	Send *SendSpec `json:"send,omitempty"`
 }
 
 // PairingSpec says how the device is linked.

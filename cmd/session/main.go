@@ -54,7 +54,7 @@ func main() {
 	slot := &outbox.Slot{}
 	opener, err := withEvents(whatsapp.Opener{Store: store,
 		Owner: whatsapp.StoreOwner{Namespace: cfg.Namespace, Name: cfg.ConnectionName},
-		Send:  whatsapp.SendOptions{Slot: slot}}, &cfg)
+		Send:  send.options(slot)}, &cfg)
 	if err != nil {
 		log.Error(err, "invalid event sinks")
 		os.Exit(2)

@@ -13,6 +13,9 @@ const (
 	// with this key pair (a kubernetes.io/tls Secret mounted as files; reloaded when it changes).
 	FlagSendAPITLSCertFile = "send-api-tls-cert-file"
 	FlagSendAPITLSKeyFile  = "send-api-tls-key-file"
+	// FlagSendRatePerMinute and FlagSendBurst limit the outbox's sends (spec.send).
+	FlagSendRatePerMinute = "send-rate-per-minute"
+	FlagSendBurst         = "send-burst"
 )
 
 // SessionServiceName is the Service in front of a connection's session pods.
