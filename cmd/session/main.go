@@ -60,6 +60,7 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.OpenClient = opener.Open
+	withOutboxMetrics(&cfg, slot)
 
 	rt, err := session.New(cfg, log.WithValues("connection", cfg.Namespace+"/"+cfg.ConnectionName, "pod", cfg.PodName))
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"io"
 	"strconv"
 
 	"github.com/go-logr/logr"
@@ -55,4 +56,16 @@ func serveSendAPI(ctx context.Context, f sendAPIFlags, cfg session.Config, rt *s
 		Auth: &sendapi.Authorizer{Reviewer: reviewer, Namespace: cfg.Namespace, Name: cfg.ConnectionName}}
 	_, err = sendapi.Serve(ctx, f.addr, h.Routes(), f.certFile, f.keyFile, log)
 	return err
+}
+
+// withOutboxMetrics adds the outbox's families to /metrics, after whatever cfg already adds
+// (the event sinks').
+func withOutboxMetrics(cfg *session.Config, slot *outbox.Slot) {
+	more := cfg.MoreMetrics
+	cfg.MoreMetrics = func(w io.Writer) {
+		if more != nil {
+			more(w)
+		}
+		_ = slot.WriteMetrics(w)
+	}
 }

@@ -113,7 +113,11 @@ func NewWAID() string {
 
 // Slot holds the outbox of the client that is open now (nil while none is: the session does not
 // hold the Lease, or its store is not open). The client sets it; the send API reads it.
-type Slot struct{ p atomic.Pointer[Outbox] }
+type Slot struct {
+	p atomic.Pointer[Outbox]
+	// Counters count the sends of every outbox this slot held.
+	Counters Counters
+}
 
 // Set makes o the current outbox (nil: none).
 func (s *Slot) Set(o *Outbox) { s.p.Store(o) }

@@ -67,6 +67,8 @@ type Worker struct {
 	UnavailableWait time.Duration
 	// Changed is called after every state change of a message, with its caller id.
 	Changed func(id string)
+	// Counters, when set, count the attempts (the session's metrics).
+	Counters *Counters
 
 	wakeOnce sync.Once
 	wakeCh   chan struct{}
@@ -172,6 +174,12 @@ func (w *Worker) send(ctx context.Context, m Message) {
 	w.changed(m.ID)
 	attempt := m.Attempts + 1
 	at, err := w.Sender.Send(ctx, m.To, m.Text, m.WAID)
+	if c := w.Counters; c != nil && ctx.Err() == nil {
+		c.Sends.Add(1)
+		if err != nil {
+			c.Failures.Add(1)
+		}
+	}
 	// The outcome is written even when ctx just ended: it is what happened.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

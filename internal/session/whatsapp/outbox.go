@@ -53,6 +53,9 @@ func startOutbox(ctx context.Context, db *sql.DB, dialect string, a *client, o S
 	box.OnChange = a.recordStatus
 	box.Worker.Log = log
 	box.Worker.Rate, box.Worker.Burst = o.Rate, o.Burst
+	if o.Slot != nil {
+		box.Worker.Counters = &o.Slot.Counters
+	}
 	if o.Configure != nil {
 		o.Configure(box)
 	}
