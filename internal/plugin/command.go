@@ -40,7 +40,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root.AddCommand(qrCommand(env), statusCommand(env), pairCommand(env),
 		requestCommand(env, "reconnect", "Clear a Conflict or Degraded halt and try to connect once more", Reconnect),
 		requestCommand(env, "logout", "Log the device out, wipe its store and pair again", Logout),
-		eventsCommand(env))
+		eventsCommand(env), sendCommand(env), messagesCommand(env))
 	return root
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -51,6 +52,7 @@ func (h *Handler) Routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages", h.send)
 	mux.HandleFunc("GET /v1/messages/{id}", h.get)
+	mux.HandleFunc("GET /v1/messages", h.list)
 	return mux
 }
 
@@ -189,6 +191,50 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, statusOf(m))
 	}
+}
+
+// Bounds of GET /v1/messages.
+const (
+	DefaultListLimit = 20
+	MaxListLimit     = 500
+)
+
+// MessageList is the answer of GET /v1/messages: the latest messages, newest first.
+type MessageList struct {
+	Messages []MessageStatus `json:"messages"`
+}
+
+// list answers the latest messages (?limit=N, default 20, at most 500); reading them is "get"
+// on whatsappconnections/messages, as reading one is.
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	if !h.authorize(w, r, "get") {
+		return
+	}
+	limit := DefaultListLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxListLimit {
+			writeError(w, http.StatusBadRequest, "limit must be a number from 1 to 500", map[string]any{"field": "limit"})
+			return
+		}
+		limit = n
+	}
+	box := h.Outbox.Get()
+	if box == nil {
+		writeError(w, http.StatusConflict, "the connection's store is not open here", map[string]any{"phase": string(h.State())})
+		return
+	}
+	rows, err := box.Store.Recent(r.Context(), limit)
+	if err != nil {
+		h.Log.Error(err, "reading the outbox failed")
+		writeError(w, http.StatusServiceUnavailable, "the outbox is not available", nil)
+		return
+	}
+	out := MessageList{Messages: make([]MessageStatus, 0, len(rows))}
+	for _, m := range rows {
+		out.Messages = append(out.Messages, statusOf(m))
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // authorize answers 401/403 (or 503 when the API server cannot be asked) and returns false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -269,4 +270,24 @@ func TestDecisionsAreCachedBriefly(t *testing.T) {
 	g.Expect(f.rev.reviews.Load()).To(Equal(int32(1)), "one review for a burst")
 	g.Expect(f.do(t, "POST", "/v1/messages", "reader-token", `{"to":"+15551234567","text":"hi"}`).status).To(Equal(http.StatusForbidden))
 	g.Expect(f.rev.reviews.Load()).To(Equal(int32(2)), "per verb")
+}
+
+func TestListAnswersTheLatestMessagesToReadersOnly(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, false)
+	for i := range 3 {
+		body := fmt.Sprintf(`{"to":"+15551234567","text":"m%d","id":"list-%d"}`, i, i)
+		g.Expect(f.do(t, "POST", "/v1/messages", "sender-token", body).status).To(Equal(http.StatusAccepted))
+	}
+	r := f.do(t, "GET", "/v1/messages?limit=2", "reader-token", "")
+	g.Expect(r.status).To(Equal(http.StatusOK))
+	msgs, _ := r.body["messages"].([]any)
+	g.Expect(msgs).To(HaveLen(2))
+	g.Expect(msgs[0]).To(HaveKeyWithValue("id", "list-2"), "newest first")
+	g.Expect(msgs[1]).To(HaveKeyWithValue("id", "list-1"))
+	g.Expect(msgs[0]).NotTo(HaveKey("text"), "content is not listed")
+	g.Expect(f.do(t, "GET", "/v1/messages", "reader-token", "").body["messages"]).To(HaveLen(3))
+	g.Expect(f.do(t, "GET", "/v1/messages?limit=501", "reader-token", "").status).To(Equal(http.StatusBadRequest))
+	g.Expect(f.do(t, "GET", "/v1/messages", "other-token", "").status).To(Equal(http.StatusForbidden))
+	g.Expect(f.do(t, "GET", "/v1/messages", "", "").status).To(Equal(http.StatusUnauthorized))
 }
