@@ -217,6 +217,9 @@ func (r *WhatsAppConnectionReconciler) desiredPod(wac *whatsappv1alpha1.WhatsApp
 		return nil, err
 	}
 	env = append(env, sinks...)
+	if v, m := sendTLSVolume(wac.Spec.Send); v != nil {
+		volumes, mounts = append(volumes, *v), append(mounts, *m)
+	}
 
 	probe := func(path string, period int32) *corev1.Probe {
 		return &corev1.Probe{

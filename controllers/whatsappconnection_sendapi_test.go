@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
 
 var _ = Describe("send API objects", func() {
@@ -47,6 +49,37 @@ var _ = Describe("send API objects", func() {
 			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(policy), policy)).To(Succeed())
 			return policy.Spec.Ingress[0].From
 		}).Should(HaveLen(1))
+	})
+
+	It("passes spec.send to the session: its rate, and HTTPS with the Secret's certificate", func() {
+		plain := sessionPod(ns, newConnection(ns, "plain").Name)
+		Expect(plain.Spec.Containers[0].Args).NotTo(ContainElement(MatchRegexp("^--send-(rate|burst|api-tls)")), "no send flags without spec.send")
+		Expect(plain.Spec.Containers[0].Args).To(ContainElement("--send-api-bind-address=:8090"))
+
+		wac := newConnection(ns, "shop", func(w *whatsappv1alpha1.WhatsAppConnection) {
+			w.Spec.Send = &whatsappv1alpha1.SendSpec{RatePerMinute: 120, Burst: 5, TLS: &whatsappv1alpha1.SendTLS{SecretName: "shop-api-tls"}}
+		})
+		pod := sessionPod(ns, wac.Name)
+		c := pod.Spec.Containers[0]
+		Expect(c.Args).To(ContainElements("--send-rate-per-minute=120", "--send-burst=5",
+			"--send-api-tls-cert-file=/var/run/whatsapp/send-api-tls/tls.crt", "--send-api-tls-key-file=/var/run/whatsapp/send-api-tls/tls.key"))
+		Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "send-api-tls", MountPath: "/var/run/whatsapp/send-api-tls", ReadOnly: true}))
+		var secret *corev1.SecretVolumeSource
+		for _, v := range pod.Spec.Volumes {
+			if v.Name == "send-api-tls" {
+				secret = v.Secret
+			}
+		}
+		Expect(secret).NotTo(BeNil())
+		Expect(secret.SecretName).To(Equal("shop-api-tls"))
+		Expect(secret.Optional).To(BeNil(), "not optional: no plain HTTP for callers promised HTTPS")
+		Expect(secret.Items).To(ConsistOf(corev1.KeyToPath{Key: "tls.crt", Path: "tls.crt"}, corev1.KeyToPath{Key: "tls.key", Path: "tls.key"}),
+			"only the pair, not a ca.crt or anything else the Secret holds")
+
+		By("refusing a rate above the bound at admission, with the field path")
+		bad := &whatsappv1alpha1.WhatsAppConnection{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "too-fast"},
+			Spec: whatsappv1alpha1.WhatsAppConnectionSpec{Send: &whatsappv1alpha1.SendSpec{RatePerMinute: 6001}}}
+		Expect(k8sClient.Create(ctx, bad)).To(MatchError(ContainSubstring("spec.send.ratePerMinute")))
 	})
 
 	It("lets the session review tokens and access through system:auth-delegator, and removes that with the resource", func() {

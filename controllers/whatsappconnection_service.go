@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
@@ -127,5 +128,27 @@ func sendFlags(s *whatsappv1alpha1.SendSpec) []string {
 	if s.Burst > 0 {
 		out = append(out, flag(sessionenv.FlagSendBurst, strconv.Itoa(int(s.Burst))))
 	}
+	if s.TLS != nil {
+		out = append(out, flag(sessionenv.FlagSendAPITLSCertFile, sendTLSPath+"/"+corev1.TLSCertKey),
+			flag(sessionenv.FlagSendAPITLSKeyFile, sendTLSPath+"/"+corev1.TLSPrivateKeyKey))
+	}
 	return out
+}
+
+// sendTLSPath is where spec.send.tls's Secret is mounted in the session pod.
+const sendTLSPath = "/var/run/whatsapp/send-api-tls"
+
+// sendTLSVolume mounts spec.send.tls's Secret (its two keys only). The volume is not optional:
+// a session whose Secret is missing does not start, rather than serve plain HTTP to callers
+// that were promised HTTPS. The kubelet keeps the files current, and the session reloads a
+// renewed certificate.
+func sendTLSVolume(s *whatsappv1alpha1.SendSpec) (*corev1.Volume, *corev1.VolumeMount) {
+	if s == nil || s.TLS == nil {
+		return nil, nil
+	}
+	return &corev1.Volume{Name: "send-api-tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: s.TLS.SecretName, DefaultMode: ptr.To[int32](0o440),
+			Items: []corev1.KeyToPath{{Key: corev1.TLSCertKey, Path: corev1.TLSCertKey}, {Key: corev1.TLSPrivateKeyKey, Path: corev1.TLSPrivateKeyKey}},
+		}}},
+		&corev1.VolumeMount{Name: "send-api-tls", MountPath: sendTLSPath, ReadOnly: true}
 }

@@ -63,7 +63,7 @@ type WhatsAppConnectionSpec struct {
 	// +optional
 	Events *EventsSpec `json:"events,omitempty"`
 
-	// send configures the send API's rate limit.
+	// send configures the send API: its rate limit and TLS.
 	// +optional
 	Send *SendSpec `json:"send,omitempty"`
 }

@@ -40,7 +40,7 @@ func (acknowledging) Send(context.Context, string, string, string) (time.Time, e
 // startSendAPI runs a session's send API for ns/name over a real outbox, reviewing callers with
 // the API server as the session's ServiceAccount (bound to system:auth-delegator, as the
 // controller binds it).
-func startSendAPI(ns, name string) string {
+func startSendAPI(ns, name string, overTLS bool) string {
 	GinkgoHelper()
 	sa := name + "-session"
 	Expect(k8sClient.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}})).To(Succeed())
@@ -72,9 +72,15 @@ func startSendAPI(ns, name string) string {
 	h := &sendapi.Handler{Outbox: slot, Log: logr.Discard(),
 		State: func() whatsappv1alpha1.SessionState { return whatsappv1alpha1.SessionConnected },
 		Auth:  &sendapi.Authorizer{Reviewer: reviewer, Namespace: ns, Name: name}}
-	srv := httptest.NewServer(h.Routes())
+	srv := httptest.NewUnstartedServer(h.Routes())
+	if overTLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	DeferCleanup(srv.Close)
-	return srv.URL
+	// What the port-forward gives: a plain loopback address, whatever the session speaks.
+	return "http://" + srv.Listener.Addr().String()
 }
 
 // person is a kubectl user with the given rules in ns.
@@ -96,12 +102,41 @@ func person(ns, user string, rules ...rbacv1.PolicyRule) (client.Client, kuberne
 }
 
 var _ = Describe("send and messages", func() {
+	It("speaks HTTPS through the port-forward to a session with spec.send.tls", func() {
+		ns := newNamespace()
+		newConnection(ns, "secure", whatsappv1alpha1.PairingSpec{})
+		wac := &whatsappv1alpha1.WhatsAppConnection{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "secure"}, wac)).To(Succeed())
+		wac.Spec.Send = &whatsappv1alpha1.SendSpec{TLS: &whatsappv1alpha1.SendTLS{SecretName: "secure-api-tls"}}
+		Expect(k8sClient.Update(ctx, wac)).To(Succeed())
+		applyStatus(plugin.Target{Namespace: ns, Name: "secure"}, controllerManager,
+			map[string]any{"phase": string(whatsappv1alpha1.PhaseConnected), "sessionPod": "secure-session-1"})
+		base := startSendAPI(ns, "secure", true)
+		Expect(k8sClient.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: plugin.DefaultSenderServiceAccount}})).To(Succeed())
+		Expect(k8sClient.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "send"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{whatsappv1alpha1.GroupVersion.Group},
+				Resources: []string{"whatsappconnections/messages"}, ResourceNames: []string{"secure"}, Verbs: []string{"create"}}}})).To(Succeed())
+		Expect(k8sClient.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "send"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "send"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: plugin.DefaultSenderServiceAccount, Namespace: ns}}})).To(Succeed())
+		c, cs := person(ns, "trent", rbacv1.PolicyRule{APIGroups: []string{whatsappv1alpha1.GroupVersion.Group}, Resources: []string{"whatsappconnections"}, Verbs: []string{"get"}},
+			rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"}, ResourceNames: []string{plugin.DefaultSenderServiceAccount}, Verbs: []string{"create"}})
+		api := plugin.SendAPI{Target: plugin.Target{Client: c, Namespace: ns, Name: "secure"}, Clientset: cs,
+			Dial: func(context.Context, string, string, int) (string, func(), error) { return base, func() {}, nil }}
+		var out bytes.Buffer
+		Eventually(func() error {
+			out.Reset()
+			return plugin.Send(ctx, api, plugin.SendOptions{To: "+15551234567", Text: "hi", ID: "tls-1"}, &out)
+		}).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+		Expect(out.String()).To(HavePrefix("message tls-1 to 15551234567@s.whatsapp.net: "))
+	})
+
 	It("send as a ServiceAccount the person may get tokens of; the session's RBAC check decides what it may do", func() {
 		ns := newNamespace()
 		newConnection(ns, "shop", whatsappv1alpha1.PairingSpec{})
 		applyStatus(plugin.Target{Namespace: ns, Name: "shop"}, controllerManager,
 			map[string]any{"phase": string(whatsappv1alpha1.PhaseConnected), "sessionPod": "shop-session-7f"})
-		base := startSendAPI(ns, "shop")
+		base := startSendAPI(ns, "shop", false)
 		var dialed []string
 		dial := func(_ context.Context, namespace, pod string, port int) (string, func(), error) {
 			dialed = append(dialed, namespace+"/"+pod)

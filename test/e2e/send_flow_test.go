@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/waoperator/whatsapp-operator/internal/session/sendapi"
 	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
+	"github.com/waoperator/whatsapp-operator/internal/testtls"
 	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
 
@@ -348,5 +350,39 @@ var _ = Describe("sending through a connection", Ordered, func() {
 			WithPolling(time.Second).Should(Equal(map[string]int{"delivered": 300}))
 		again := expectEachOnceInOrder(app, phones, idsOf)
 		AddReportEntry("messages a phone was handed again after a kill (same WhatsApp id, recorded once)", again)
+	})
+
+	It("serves HTTPS with the certificate of spec.send.tls's Secret, once the pod is replaced", func() {
+		kp, err := testtls.Issue(senderName+"-session.default.svc", 42)
+		Expect(err).NotTo(HaveOccurred())
+		dir := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(dir, "tls.crt"), kp.CertPEM, 0o600)).To(Succeed())
+		Expect(os.WriteFile(filepath.Join(dir, "tls.key"), kp.KeyPEM, 0o600)).To(Succeed())
+		mustKubectl("create", "secret", "tls", "sender-api-tls", "--cert", filepath.Join(dir, "tls.crt"), "--key", filepath.Join(dir, "tls.key"))
+		_, uid := sessionPID(Default)
+		mustKubectl("patch", "wac", senderName, "--type=merge", "-p", `{"spec":{"send":{"tls":{"secretName":"sender-api-tls"}}}}`)
+
+		https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: kp.CA, ServerName: senderName + "-session.default.svc"}}}
+		body := `{"to":"+15550003332","text":"over TLS","id":"tls-1"}`
+		Eventually(func(g Gomega) {
+			_, newUID := sessionPID(g)
+			g.Expect(newUID).NotTo(Equal(uid), "spec.send changed the pod")
+			addr, err := sendAPIAddress(senderName)
+			g.Expect(err).NotTo(HaveOccurred())
+			req, err := http.NewRequest("POST", "https://"+addr+"/v1/messages", strings.NewReader(body))
+			g.Expect(err).NotTo(HaveOccurred())
+			req.Header.Set("Authorization", "Bearer "+app.token)
+			resp, err := https.Do(req)
+			g.Expect(err).NotTo(HaveOccurred())
+			_ = resp.Body.Close()
+			g.Expect(resp.StatusCode).To(Equal(http.StatusAccepted))
+			g.Expect(resp.TLS.PeerCertificates[0].SerialNumber.Int64()).To(BeEquivalentTo(42), "the Secret's certificate")
+		}).WithTimeout(90 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+		addr, err := sendAPIAddress(senderName)
+		Expect(err).NotTo(HaveOccurred())
+		status, _, err := sendAPI("POST", "http://"+addr+"/v1/messages", app.token, body)
+		Expect(status).NotTo(Equal(http.StatusAccepted), "no plain HTTP any more (%v)", err)
+		Eventually(func() ([]fakewa.ReceivedMessage, error) { return received("15550003332") }).WithTimeout(30 * time.Second).
+			Should(ContainElement(HaveField("Text", "over TLS")))
 	})
 })
