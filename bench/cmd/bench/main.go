@@ -136,6 +136,7 @@ func run(ctx context.Context, o options) (*results, error) {
 		{"failover", benchFailover},
 		{"manager", benchManagerMemory},
 		{"events", benchEvents},
+		{"send", benchSend},
 	} {
 		if !o.wants(p.name) && (p.name != "qr" || !o.wants("idle") && !o.wants("process")) {
 			continue
