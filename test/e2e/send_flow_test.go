@@ -74,6 +74,11 @@ subjects: [{kind: ServiceAccount, name: shop-app, namespace: default}]
 // sendAPIAddress finds the connection's session process (the local runner runs pods as
 // processes, with no Service routing) and the loopback address its send API was given.
 func sendAPIAddress(name string) (string, error) {
+	return sessionAddress(name, sessionenv.FlagSendAPIBindAddress)
+}
+
+// sessionAddress is the loopback address the runner gave the session's listener flag.
+func sessionAddress(name, flag string) (string, error) {
 	procs := processesWithEnv(sessionenv.ConnectionName + "=" + name)
 	if len(procs) != 1 {
 		return "", errNoSession
@@ -82,7 +87,7 @@ func sendAPIAddress(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m := regexp.MustCompile(`--` + sessionenv.FlagSendAPIBindAddress + `=(127\.0\.0\.1:[0-9]+)`).FindSubmatch(cmdline)
+	m := regexp.MustCompile(`--` + flag + `=(127\.0\.0\.1:[0-9]+)`).FindSubmatch(cmdline)
 	if m == nil {
 		return "", errNoSession
 	}
@@ -292,6 +297,22 @@ var _ = Describe("sending through a connection", Ordered, func() {
 		}
 		Eventually(func() (map[string]int, error) { return app.states(ids) }).WithTimeout(30*time.Second).
 			WithPolling(500*time.Millisecond).Should(Equal(map[string]int{"read": 200}), "the phones read them")
+
+		By("counting them in the session's metrics")
+		Eventually(func() (string, error) {
+			addr, err := sessionAddress(senderName, sessionenv.FlagMetricsBindAddress)
+			if err != nil {
+				return "", err
+			}
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				return "", err
+			}
+			defer func() { _ = resp.Body.Close() }()
+			raw, err := io.ReadAll(resp.Body)
+			return string(raw), err
+		}).WithTimeout(10*time.Second).Should(And(ContainSubstring(`whatsapp_session_outbox_messages{state="read"} 200`),
+			ContainSubstring(`whatsapp_session_outbox_messages{state="queued"} 0`), MatchRegexp(`(?m)^whatsapp_session_outbox_sends_total (2[0-9]{2}|[3-9][0-9]{2})$`)), "200 sends, more if one was retried")
 	})
 
 	It("refuses a ServiceAccount without the Role (403), no token and a token for another audience (401)", func() {
