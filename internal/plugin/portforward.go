@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"strconv"
 
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+	streamhttp "k8s.io/streaming/pkg/httpstream"
 )
 
 // portForwardDialer reaches a port of a pod the way kubectl port-forward does: a stream
@@ -31,15 +31,15 @@ func portForwardDialer(cfg *rest.Config) SessionDialer {
 		if err != nil {
 			return "", nil, err
 		}
-		var dialer httpstream.Dialer = spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, url)
-		if ws, err := portforward.NewSPDYOverWebsocketDialer(url, cfg); err == nil {
+		dialer := spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: transport}, http.MethodPost, url)
+		if ws, err := portforward.NewSPDYOverWebsocketDialerForStreaming(url, cfg); err == nil {
 			// As kubectl: WebSockets first, SPDY where the API server does not upgrade to them.
-			dialer = portforward.NewFallbackDialer(ws, dialer, func(err error) bool {
-				return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+			dialer = portforward.NewFallbackDialerForStreaming(ws, dialer, func(err error) bool {
+				return streamhttp.IsUpgradeFailure(err) || streamhttp.IsHTTPSProxyError(err)
 			})
 		}
 		stop, ready := make(chan struct{}), make(chan struct{})
-		fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(port)}, stop, ready, io.Discard, io.Discard)
+		fw, err := portforward.NewOnAddressesForStreaming(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(port)}, stop, ready, io.Discard, io.Discard)
 		if err != nil {
 			return "", nil, err
 		}

@@ -140,7 +140,6 @@ func benchSend(ctx context.Context, o options, bins *binaries, res *results) err
 	return nil
 }
 
-
 // grantSend makes the ServiceAccount sa able to send through the connection (the README's
 // Role) and returns a token of it for the connection's audience.
 func grantSend(ctx context.Context, c client.Client, ns, name, sa string) (string, error) {
@@ -195,28 +194,28 @@ type sendClient struct {
 	http       *http.Client
 }
 
-func (c *sendClient) do(ctx context.Context, method, url, body string, out any) (int, error) {
+func (c *sendClient) do(ctx context.Context, method, url, body string, out any) error {
 	c.once.Do(func() {
 		c.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: time.Minute}
 	})
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, raw)
+		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, raw)
 	}
-	return resp.StatusCode, json.Unmarshal(raw, out)
+	return json.Unmarshal(raw, out)
 }
 
 func (c *sendClient) post(ctx context.Context, id, to string, wait bool) (sendapi.MessageStatus, error) {
@@ -226,15 +225,14 @@ func (c *sendClient) post(ctx context.Context, id, to string, wait bool) (sendap
 	}
 	body, _ := json.Marshal(map[string]string{"id": id, "to": "+" + to, "text": "bench " + id})
 	var m sendapi.MessageStatus
-	_, err := c.do(ctx, http.MethodPost, url, string(body), &m)
-	return m, err
+	return m, c.do(ctx, http.MethodPost, url, string(body), &m)
 }
 
 func (c *sendClient) waitAllowed(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		var list sendapi.MessageList
-		_, err := c.do(ctx, http.MethodGet, c.url, "", &list)
+		err := c.do(ctx, http.MethodGet, c.url, "", &list)
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
@@ -248,7 +246,7 @@ func (c *sendClient) waitAllowed(ctx context.Context, timeout time.Duration) err
 // acknowledged.
 func (c *sendClient) sentAmong(ctx context.Context, n int, prefix string) (int, error) {
 	var list sendapi.MessageList
-	if _, err := c.do(ctx, http.MethodGet, c.url+"?limit="+strconv.Itoa(n), "", &list); err != nil {
+	if err := c.do(ctx, http.MethodGet, c.url+"?limit="+strconv.Itoa(n), "", &list); err != nil {
 		return 0, err
 	}
 	k := 0
