@@ -73,6 +73,14 @@ var _ = Describe("installed with the Helm chart", Ordered, func() {
 		}
 	})
 
+	It("takes messages from a pod by the send API's Service name, with a projected token, and refuses a ServiceAccount without the Role", func() {
+		sendsFromAPod(c)
+	})
+
+	It("sends with kubectl whatsapp as a person through a real port-forward, and refuses one without pods/portforward", func() {
+		sendsWithThePlugin(c)
+	})
+
 	It("reconnects a killed session container without a new QR", func() {
 		st := c.device().Stats()
 		before.logins, before.pairings = st.Logins, st.PairingWindows

@@ -113,7 +113,8 @@ var _ = AfterSuite(func() {
 
 // buildSessionImage writes the test session image: the relay as /session (the command the
 // controller gives session pods), the fakewa build of cmd/session, the fake server's client
-// config naming the pod's loopback, where the relay listens, and /resolve for kubectl exec.
+// config naming the pod's loopback, where the relay listens, /resolve for kubectl exec, and
+// /send-client, an application's call to a send API, for pods of the suite's own.
 func buildSessionImage() string {
 	dir := filepath.Join(e.tmp, "session-image")
 	Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
@@ -131,6 +132,7 @@ func buildSessionImage() string {
 	goBuild("session-relay", "./test/cluster/cmd/session-relay")
 	goBuild("session-fakewa", "./cmd/session", "fakewa")
 	goBuild("resolve", "./test/cluster/cmd/resolve")
+	goBuild("send-client", "./test/cluster/cmd/send-client")
 
 	_, port, err := net.SplitHostPort(e.fake.Addr())
 	Expect(err).NotTo(HaveOccurred())
@@ -150,6 +152,7 @@ func buildSessionImage() string {
 		"-file", "/session="+filepath.Join(dir, "session-relay")+":0755",
 		"-file", "/session-fakewa="+filepath.Join(dir, "session-fakewa")+":0755",
 		"-file", "/resolve="+filepath.Join(dir, "resolve")+":0755",
+		"-file", "/send-client="+filepath.Join(dir, "send-client")+":0755",
 		"-file", "/fakewa.json="+filepath.Join(dir, "fakewa.json")+":0644",
 		"-env", "WAOPERATOR_FAKEWA_CONFIG=/fakewa.json",
 		"-env", "FAKEWA_RELAY_LISTEN="+cfg.Address,
