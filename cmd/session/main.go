@@ -21,6 +21,7 @@ import (
 )
 
 func main() {
+	restoreGC := holdGC()
 	var cfg session.Config
 	flag.StringVar(&cfg.HealthAddr, sessionenv.FlagHealthProbeBindAddress, ":8081", "Address of /healthz and /readyz.")
 	flag.StringVar(&cfg.MetricsAddr, sessionenv.FlagMetricsBindAddress, ":8080", "Address of /metrics; 0 disables it.")
@@ -68,6 +69,7 @@ func main() {
 		os.Exit(2)
 	}
 	ctx := signals.SetupSignalHandler()
+	go releaseGCAfterStart(ctx, rt.State, restoreGC, 50*time.Millisecond, startGCHoldMax)
 	if err := serveSendAPI(ctx, send, cfg, rt, slot, rest, log.WithName("send-api")); err != nil {
 		log.Error(err, "cannot start the send API")
 		os.Exit(1)
