@@ -71,6 +71,10 @@ func (r *Runtime) lead(ctx context.Context, api *apiClient) error {
 		})
 		return cli, nil
 	}
+	// The resource is read while the store opens: the machine needs both before it can show a
+	// QR code, and neither waits for the other (start → QR in status, docs/benchmarks.md).
+	resources := make(chan *whatsappv1alpha1.WhatsAppConnection, 1)
+	go followConnection(ctx, api, resources, r.cfg.StandbyPoll, r.log.WithName("watch"))
 	if cli, err := m.open(ctx); err != nil {
 		m.storeErr = err // reported, and retried, once the machine runs
 	} else {
@@ -78,8 +82,6 @@ func (r *Runtime) lead(ctx context.Context, api *apiClient) error {
 	}
 	r.machine.Store(m)
 
-	resources := make(chan *whatsappv1alpha1.WhatsAppConnection, 1)
-	go followConnection(ctx, api, resources, r.cfg.StandbyPoll, r.log.WithName("watch"))
 	m.run(ctx, resources)
 	if cause := context.Cause(ctx); errors.Is(cause, ErrRenewDeadline) || errors.Is(cause, ErrStoreSecretChanged) {
 		return cause
