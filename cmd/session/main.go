@@ -33,8 +33,8 @@ func main() {
 		"How often the Lease is renewed (one API write each).")
 	var send sendAPIFlags
 	send.bind(flag.CommandLine)
-	trimAfter := flag.Duration("release-startup-memory-after", 10*time.Second,
-		"Once connected this long, give back the memory start-up used (free heap pages, the binary's mapped pages); 0 never does.")
+	var trim trimFlags
+	trim.bind(flag.CommandLine)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -74,7 +74,7 @@ func main() {
 		log.Error(err, "cannot start the send API")
 		os.Exit(1)
 	}
-	go settle(ctx, rt.Ready, *trimAfter, log)
+	go settle(ctx, rt.Ready, trim, log)
 	if err := rt.Run(ctx); err != nil {
 		log.Error(err, "session ended")
 		os.Exit(1)

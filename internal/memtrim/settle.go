@@ -38,3 +38,26 @@ func afterSettled(ctx context.Context, ready func() bool, settle time.Duration, 
 		}
 	}
 }
+
+// Every calls trim every period while ready() holds, and reports each result to done, until
+// ctx ends. An idle session maps back the pages of what it runs (Lease renewals, keepalives,
+// the GC, the send API's and events' timers); unmapped again each period, they stay what the
+// last period ran instead of adding up over the hours.
+func Every(ctx context.Context, ready func() bool, period time.Duration, trim func() (Result, error), done func(Result, error)) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	every(ctx, ready, t.C, trim, done)
+}
+
+func every(ctx context.Context, ready func() bool, ticks <-chan time.Time, trim func() (Result, error), done func(Result, error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticks:
+			if ready() {
+				done(trim())
+			}
+		}
+	}
+}

@@ -63,3 +63,27 @@ func TestAfterSettledReturnsWhenContextEnds(t *testing.T) {
 		t.Fatal("AfterSettled still running after its context ended")
 	}
 }
+
+// Every trims on each tick while the session is ready, and skips the ticks when it is not
+// (reconnecting, pairing: busy, not idle).
+func TestEveryTrimsOnlyWhileReady(t *testing.T) {
+	ticks := make(chan time.Time)
+	readiness := []bool{false, false, true, true, false} // one per tick, in order
+	var polls int
+	var trims []int
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	go func() {
+		every(ctx, func() bool { polls++; return readiness[polls-1] }, ticks,
+			func() (Result, error) { trims = append(trims, polls); return Result{}, nil }, func(Result, error) {})
+		close(finished)
+	}()
+	for range readiness {
+		ticks <- time.Now()
+	}
+	cancel()
+	<-finished
+	if len(trims) != 2 || trims[0] != 3 || trims[1] != 4 {
+		t.Errorf("trimmed at ticks %v, want [3 4]: the ticks at which the session was ready", trims)
+	}
+}

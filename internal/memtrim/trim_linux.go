@@ -11,9 +11,22 @@ import (
 // read-only, never-written mappings of its own executable. Safe at any time: a page of code or
 // read-only data that is used again is mapped again by the next page fault, from the page cache.
 func Trim() (Result, error) {
+	return trim(true)
+}
+
+// TrimBinary unmaps the executable's read-only mappings only, without a GC: cheap enough to
+// repeat while a session idles (a read of /proc/self/smaps and a madvise per mapping), so that
+// its resident code is what it ran lately rather than all it ever ran.
+func TrimBinary() (Result, error) {
+	return trim(false)
+}
+
+func trim(heap bool) (Result, error) {
 	var res Result
 	res.Before = readResident()
-	debug.FreeOSMemory()
+	if heap {
+		debug.FreeOSMemory()
+	}
 	regions, err := ownRegions()
 	if err != nil {
 		return res, err

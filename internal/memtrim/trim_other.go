@@ -10,3 +10,8 @@ func Trim() (Result, error) {
 	debug.FreeOSMemory()
 	return Result{}, nil
 }
+
+// TrimBinary does nothing outside Linux.
+func TrimBinary() (Result, error) {
+	return Result{}, nil
+}
