@@ -26,6 +26,7 @@ import (
 type sizes struct {
 	Throughput     int           // resources for the throughput figure
 	QR             int           // resources applied at once for time to QR
+	QRRounds       int           // times the QR resources are applied (each a sample of the figure)
 	Idle           int           // connected idle sessions for memory and API writes
 	ProcessTrials  int           // sessions started and paired one at a time for the per-process figures
 	IdleWindow     time.Duration // how long API writes are counted
@@ -34,8 +35,8 @@ type sizes struct {
 }
 
 var (
-	fullSizes  = sizes{Throughput: 500, QR: 20, Idle: 10, ProcessTrials: 10, IdleWindow: 5 * time.Minute, FailoverTrials: 20, ManagerObjects: 1000}
-	quickSizes = sizes{Throughput: 100, QR: 10, Idle: 5, ProcessTrials: 3, IdleWindow: 60 * time.Second, FailoverTrials: 3, ManagerObjects: 200}
+	fullSizes  = sizes{Throughput: 500, QR: 20, QRRounds: 3, Idle: 10, ProcessTrials: 10, IdleWindow: 5 * time.Minute, FailoverTrials: 20, ManagerObjects: 1000}
+	quickSizes = sizes{Throughput: 100, QR: 10, QRRounds: 2, Idle: 5, ProcessTrials: 3, IdleWindow: 60 * time.Second, FailoverTrials: 3, ManagerObjects: 200}
 )
 
 func main() {

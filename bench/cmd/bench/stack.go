@@ -57,7 +57,15 @@ type binaries struct {
 	dir, session, manager string
 }
 
-func (b *binaries) cleanup() { _ = os.RemoveAll(b.dir) }
+// cleanup removes the binaries and the runner's work folders (pod logs, stores), unless
+// $BENCH_KEEP=1, which keeps them to read the sessions' logs after a run.
+func (b *binaries) cleanup() {
+	if os.Getenv("BENCH_KEEP") == "1" {
+		fmt.Fprintln(os.Stderr, "bench: kept", b.dir)
+		return
+	}
+	_ = os.RemoveAll(b.dir)
+}
 
 // buildBinaries builds the session with the fakewa tag (the only build that can reach the fake
 // server) and cmd/manager for the manager-memory figure, which needs its own process.

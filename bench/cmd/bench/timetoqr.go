@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+// qrRound is one application of n resources at once, per resource: from just before its create
+// call until the controller's Pod is seen, until its session process started (the process's
+// start time from /proc), and until its QR code is seen in status.
+type qrRound struct {
+	qr, pod, process []time.Duration
+	load             string
+	// machine is the CPU the whole machine used during the round, stack what of it was the
+	// stack's own (API server, etcd, this process with the controller and runner, the session
+	// processes), both in cores (CPU seconds per second of the round).
+	machine, stack float64
+	wall           time.Duration
+}
+
+// timeToQRRound creates nameList in ns at once and polls (every 50 ms) until each shows a QR.
+func (s *sessionStack) timeToQRRound(ctx context.Context, ns string, nameList []string) (qrRound, map[string]time.Time, error) {
+	r := qrRound{load: loadAvg()}
+	clock, err := newProcClock()
+	if err != nil {
+		return r, nil, err
+	}
+	cpu0, busy0 := s.stackCPU(ns), machineBusy()
+	begin := time.Now()
+	created := map[string]time.Time{}
+	var mu sync.Mutex
+	if err := createAll(ctx, s.cp.c, ns, nameList, created, &mu); err != nil {
+		return r, nil, err
+	}
+	qrAt, podAt := map[string]time.Time{}, map[string]time.Time{}
+	uids := map[string]string{}
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(qrAt) < len(nameList) {
+		var list whatsappv1alpha1.WhatsAppConnectionList
+		if err := s.cp.c.List(ctx, &list, client.InNamespace(ns)); err == nil {
+			now := time.Now()
+			for _, w := range list.Items {
+				if _, seen := qrAt[w.Name]; !seen && w.Status.Connection != nil && w.Status.Connection.QRCode != "" {
+					qrAt[w.Name] = now
+				}
+			}
+		}
+		var pods corev1.PodList
+		if err := s.cp.c.List(ctx, &pods, client.InNamespace(ns)); err == nil {
+			now := time.Now()
+			for _, p := range pods.Items {
+				name := strings.TrimSuffix(p.Name, "-session")
+				if _, seen := podAt[name]; !seen {
+					podAt[name], uids[name] = now, string(p.UID)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return r, nil, fmt.Errorf("%d of %d resources showed a QR within 2 minutes", len(qrAt), len(nameList))
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return r, nil, err
+		}
+	}
+	r.wall = time.Since(begin)
+	cpu1, busy1 := s.stackCPU(ns), machineBusy()
+	r.machine = (busy1 - busy0).Seconds() / r.wall.Seconds()
+	r.stack = (cpu1 - cpu0).Seconds() / r.wall.Seconds()
+	// In name order, so that the lists in results.json line up per resource.
+	for _, name := range nameList {
+		r.qr = append(r.qr, qrAt[name].Sub(created[name]))
+		r.pod = append(r.pod, podAt[name].Sub(created[name]))
+		started := time.Duration(-1)
+		if pid, err := sessionPID(s.bins.session, uids[name]); err == nil {
+			if at, err := clock.started(pid); err == nil {
+				started = at.Sub(created[name])
+			}
+		}
+		r.process = append(r.process, started)
+	}
+	return r, created, nil
+}
+
+// deleteAllAndWait deletes the resources and waits until they and their session processes are
+// gone, so that the next round starts on a quiet stack.
+func (s *sessionStack) deleteAllAndWait(ctx context.Context, ns string, nameList []string) error {
+	for _, name := range nameList {
+		if err := s.cp.c.Delete(ctx, newConnection(ns, name)); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var list whatsappv1alpha1.WhatsAppConnectionList
+		if err := s.cp.c.List(ctx, &list, client.InNamespace(ns)); err == nil && len(list.Items) == 0 && len(s.sessionPIDs(ns)) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("resources of %s not gone within 2 minutes", ns)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// sessionPIDs are the running session processes of pods in ns (found by the KUBECONFIG in
+// their pod folder; the runner names pods' folders by UID, so this lists all session processes
+// and keeps those whose pod is in ns).
+func (s *sessionStack) sessionPIDs(ns string) []int {
+	var pods corev1.PodList
+	if err := s.cp.c.List(context.Background(), &pods, client.InNamespace(ns)); err != nil {
+		return nil
+	}
+	var pids []int
+	for _, p := range pods.Items {
+		if pid, err := sessionPID(s.bins.session, string(p.UID)); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// stackCPU is the CPU used so far by the control plane, this process and the session
+// processes of ns that are running now (a session started during the round counts whole).
+func (s *sessionStack) stackCPU(ns string) time.Duration {
+	c := readCPU()
+	total := c.apiServer + c.etcd + c.bench
+	for _, pid := range s.sessionPIDs(ns) {
+		cpu, _, _ := procCPU(fmt.Sprintf("/proc/%d/stat", pid))
+		total += cpu
+	}
+	return total
+}
+
+// machineBusy is the CPU time all processes of the machine used since boot (/proc/stat: user,
+// nice, system, irq, softirq, steal).
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		if i < len(f) {
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			ticks += v
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// reportTimeToQR adds the time-to-QR figure over rounds: the figure is the median of the
+// rounds' p50s (and p99 over all resources), the detail says each round's split and how busy
+// the machine was, which is what moves this figure on a shared two-core machine.
+func reportTimeToQR(res *results, rounds []qrRound, n int) {
+	var p50s, all []time.Duration
+	var parts []string
+	perRound := []map[string]any{}
+	for i, r := range rounds {
+		p50 := percentile(r.qr, 50)
+		p50s = append(p50s, p50)
+		all = append(all, r.qr...)
+		var started []time.Duration
+		for _, d := range r.process {
+			if d >= 0 {
+				started = append(started, d)
+			}
+		}
+		parts = append(parts, fmt.Sprintf("round %d: p50 %.2f s, p99 %.2f s (pod created %.2f, process started %.2f; machine busy %.1f of %d cores, %.1f of them the stack; load %s)",
+			i+1, p50.Seconds(), percentile(r.qr, 99).Seconds(), percentile(r.pod, 50).Seconds(), percentile(started, 50).Seconds(),
+			r.machine, cpus(), r.stack, r.load))
+		perRound = append(perRound, map[string]any{"p50Seconds": seconds(p50), "p99Seconds": seconds(percentile(r.qr, 99)),
+			"qrSeconds": durations(r.qr), "podCreatedSeconds": durations(r.pod), "processStartedSeconds": durations(r.process),
+			"podCreatedP50Seconds": seconds(percentile(r.pod, 50)), "processStartedP50Seconds": seconds(percentile(started, 50)),
+			"machineBusyCores": round1(r.machine), "stackCores": round1(r.stack), "load": r.load, "wallSeconds": seconds(r.wall)})
+	}
+	p50, p99 := percentile(p50s, 50), percentile(all, 99)
+	res.add(figure{
+		Name: "time to QR", Value: p50.Seconds(), Unit: "s p50", Target: "p50 ≤ 1 s, p99 ≤ 3 s",
+		Pass: p50 <= time.Second && p99 <= 3*time.Second,
+		Detail: fmt.Sprintf("%d resources at once, %d rounds, median of the rounds' p50 %.2f s (spread %.2f–%.2f s), p99 of all %.2f s; %s",
+			n, len(rounds), p50.Seconds(), minD(p50s).Seconds(), maxD(p50s).Seconds(), p99.Seconds(), strings.Join(parts, "; ")),
+		Extra: map[string]any{"p50Seconds": seconds(p50), "p99Seconds": seconds(p99), "resources": n, "rounds": perRound},
+	})
+}
+
+func cpus() int { return runtime.NumCPU() }
+
+func round1(v float64) float64 { return float64(int(v*10+0.5)) / 10 }
+
+func minD(ds []time.Duration) time.Duration {
+	m := ds[0]
+	for _, d := range ds {
+		m = min(m, d)
+	}
+	return m
+}
+
+func maxD(ds []time.Duration) time.Duration {
+	m := ds[0]
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
+}
