@@ -110,6 +110,9 @@ func startControlPlane(o options) (*controlPlane, error) {
 	// As in cmd/localdev: without kube-controller-manager the pvc-protection finalizer is never
 	// removed.
 	env.ControlPlane.GetAPIServer().Configure().Append("disable-admission-plugins", "StorageObjectInUseProtection")
+	// Each resource has a ClusterIP Service (its send API): envtest's default /24 service range
+	// runs out at ~250 resources, and the throughput and manager figures create 500 and 1,000.
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.0.0.0/16")
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("embedded control plane (%s): %w", o.Assets, err)
