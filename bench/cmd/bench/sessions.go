@@ -328,6 +328,8 @@ func benchIdle(ctx context.Context, o options, s *sessionStack, ns string, nameL
 			return err
 		}
 		peak = peak.highest(late)
+		fmt.Fprintf(os.Stderr, "   idle memory, %s to go: RSS median %.1f MiB, max %.1f MiB\n",
+			time.Until(end).Round(time.Second), mib(median(late.rss)), mib(slices.Max(late.rss)))
 	}
 	counts := s.proxy.snapshot()
 	total := 0
