@@ -35,12 +35,12 @@ func holdGC() (restore func()) {
 }
 
 // releaseGCAfterStart restores the collector once state says a QR code or a connection is
-// published, after max at the latest, or when ctx ends; it polls every poll.
-func releaseGCAfterStart(ctx context.Context, state func() whatsappv1alpha1.SessionState, restore func(), poll, max time.Duration) {
+// published, after limit at the latest, or when ctx ends; it polls every poll.
+func releaseGCAfterStart(ctx context.Context, state func() whatsappv1alpha1.SessionState, restore func(), poll, limit time.Duration) {
 	defer restore()
 	t := time.NewTicker(poll)
 	defer t.Stop()
-	deadline := time.After(max)
+	deadline := time.After(limit)
 	for {
 		select {
 		case <-ctx.Done():
