@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	waBinary "go.mau.fi/whatsmeow/binary"
@@ -36,18 +35,13 @@ func (s *Server) messagingLocked() *messaging {
 // ended without that acknowledgement is written again on the next login,
 // as the real service redelivers.
 type mailbox struct {
-	// sendMu serialises writes of queued messages, so the order on the
-	// wire is the queue order even when a send and a login race.
-	sendMu  sync.Mutex
-	pending []*queuedMessage // guarded by Server.mu
-	stats   MailboxStats     // guarded by Server.mu
+	stanzaQueue[*queuedMessage]
+	stats MailboxStats // guarded by Server.mu
 }
 
 type queuedMessage struct {
-	id     types.MessageID
-	from   *Phone
-	node   waBinary.Node
-	sentOn uint64 // connection it was last written to; 0 = never
+	queuedStanza
+	from *Phone
 }
 
 // MailboxStats counts one device's incoming message traffic.
@@ -129,7 +123,7 @@ func (s *Server) routeFromPhone(p *Phone, group types.JID, stanza waBinary.Node)
 			node.Attrs["from"], node.Attrs["participant"], node.Attrs["participant_lid"] = group, p.JID(), p.LID()
 		}
 		mb := s.mailboxLocked(jid)
-		mb.pending = append(mb.pending, &queuedMessage{id: id, from: p, node: node})
+		mb.pending = append(mb.pending, &queuedMessage{queuedStanza: queuedStanza{id: id, node: node}, from: p})
 		mb.stats.Routed++
 		targets = append(targets, dev)
 	}
@@ -146,41 +140,13 @@ func (s *Server) pump(dev *deviceRecord) int {
 	s.mu.Lock()
 	mb := s.mailboxLocked(dev.jid)
 	s.mu.Unlock()
-	mb.sendMu.Lock()
-	defer mb.sendMu.Unlock()
-
-	s.mu.Lock()
-	var c *conn
-	for _, live := range dev.conns {
-		c = live
-	}
-	var todo []*queuedMessage
-	if c != nil {
-		for _, q := range mb.pending {
-			if q.sentOn != c.id {
-				todo = append(todo, q)
-			}
-		}
-	}
-	s.mu.Unlock()
-
-	written := 0
-	for _, q := range todo {
-		if err := c.sendNode(q.node); err != nil {
-			c.log.Debug("writing a queued message failed; it stays queued", "id", q.id, "err", err)
-			break
-		}
-		written++
-		s.mu.Lock()
-		if q.sentOn != 0 {
+	return pumpQueue(s, dev, &mb.stanzaQueue, "message", func(redelivery bool) {
+		if redelivery {
 			mb.stats.Redeliveries++
 		}
-		q.sentOn = c.id
 		mb.stats.Writes++
 		s.bump()
-		s.mu.Unlock()
-	}
-	return written
+	})
 }
 
 // deliverOffline runs right after a login's <success>: the device gets what

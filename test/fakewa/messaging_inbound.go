@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	waBinary "go.mau.fi/whatsmeow/binary"
@@ -31,16 +30,11 @@ type phoneInbox struct {
 // order the phones sent them: they are written to its live connection and
 // written again on its next login until it answers <ack class="receipt">,
 // as the real service keeps receipts for an offline device.
-type receiptQueue struct {
-	sendMu  sync.Mutex // serialises writes, so the wire order is the queue order
-	pending []*queuedReceipt
-}
+type receiptQueue = stanzaQueue[*queuedReceipt]
 
 type queuedReceipt struct {
-	id     types.MessageID
-	typ    string // "" delivery, "read"
-	node   waBinary.Node
-	sentOn uint64
+	queuedStanza
+	typ string // "" delivery, "read"
 }
 
 // ReceivedMessage is one message a phone received from a linked device and
@@ -217,7 +211,7 @@ func (s *Server) queueReceiptLocked(dev, from types.JID, id types.MessageID, typ
 		node.Attrs["type"] = typ
 	}
 	q := s.receiptQueueLocked(dev)
-	q.pending = append(q.pending, &queuedReceipt{id: id, typ: typ, node: node})
+	q.pending = append(q.pending, &queuedReceipt{queuedStanza: queuedStanza{id: id, node: node}, typ: typ})
 }
 
 // pumpReceipts writes, in queue order, the receipts dev's live connection
@@ -226,32 +220,7 @@ func (s *Server) pumpReceipts(dev *deviceRecord) {
 	s.mu.Lock()
 	q := s.receiptQueueLocked(dev.jid)
 	s.mu.Unlock()
-	q.sendMu.Lock()
-	defer q.sendMu.Unlock()
-
-	s.mu.Lock()
-	var c *conn
-	for _, live := range dev.conns {
-		c = live
-	}
-	var todo []*queuedReceipt
-	if c != nil {
-		for _, r := range q.pending {
-			if r.sentOn != c.id {
-				todo = append(todo, r)
-			}
-		}
-	}
-	s.mu.Unlock()
-	for _, r := range todo {
-		if err := c.sendNode(r.node); err != nil {
-			c.log.Debug("writing a receipt failed; it stays queued", "id", r.id, "err", err)
-			return
-		}
-		s.mu.Lock()
-		r.sentOn = c.id
-		s.mu.Unlock()
-	}
+	pumpQueue(s, dev, q, "receipt", nil)
 }
 
 // handleReceiptAck removes the receipt a device acknowledged with
