@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/testutil"
 )
 
 const moduleRoot = "../.."
@@ -53,7 +53,7 @@ func TestLocalStackWithFakeWhatsApp(t *testing.T) {
 		t.Fatalf("go build ./cmd/session: %v", err)
 	}
 	ready := make(chan readyInfo, 1)
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	o := options{
 		Dir:             dir,
 		SessionBinary:   sessionBin,
@@ -212,27 +212,9 @@ func childProcesses(g Gomega) []string {
 	return names
 }
 
-// syncBuffer is written by several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // captureLogs keeps the stack's logs out of a passing run's output and shows them on failure.
-func captureLogs(t *testing.T) *syncBuffer {
-	logs := &syncBuffer{}
+func captureLogs(t *testing.T) *testutil.SyncBuffer {
+	logs := &testutil.SyncBuffer{}
 	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
 	t.Cleanup(func() {
 		if t.Failed() {

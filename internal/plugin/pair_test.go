@@ -9,6 +9,7 @@ import (
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/internal/plugin"
+	"github.com/waoperator/whatsapp-operator/internal/testutil"
 )
 
 var _ = Describe("pair", func() {
@@ -26,7 +27,7 @@ var _ = Describe("pair", func() {
 
 	It("switches to PhoneCode and prints the new code, not the one already in status", func() {
 		reportAsSession(t, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionPairing, PairingCode: "OLDC-ODE1"})
-		out := &syncBuffer{}
+		out := &testutil.SyncBuffer{}
 		done := run(func() error {
 			return plugin.Pair(ctx, t, "+14155550123", out, plugin.WaitOptions{PollInterval: poll, Timeout: 30 * time.Second})
 		})
@@ -41,7 +42,7 @@ var _ = Describe("pair", func() {
 	})
 
 	It("with --watch prints each new code and ends on Connected", func() {
-		out := &syncBuffer{}
+		out := &testutil.SyncBuffer{}
 		done := run(func() error {
 			return plugin.Pair(ctx, t, "+14155550123", out, plugin.WaitOptions{Watch: true, PollInterval: poll, Timeout: 30 * time.Second})
 		})

@@ -11,6 +11,7 @@ import (
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/internal/plugin"
+	"github.com/waoperator/whatsapp-operator/internal/testutil"
 )
 
 var _ = Describe("qr", func() {
@@ -46,7 +47,7 @@ var _ = Describe("qr", func() {
 	})
 
 	It("redraws the code on rotation with --watch and ends on Connected with the JID", func() {
-		out := &syncBuffer{}
+		out := &testutil.SyncBuffer{}
 		done := run(func() error {
 			return plugin.QR(ctx, t, out, plugin.WaitOptions{Watch: true, PollInterval: poll, Timeout: 30 * time.Second})
 		})
@@ -72,7 +73,7 @@ var _ = Describe("qr", func() {
 
 	It("stops watching with the reason and the way out when the connection is halted", func() {
 		done := run(func() error {
-			return plugin.QR(ctx, t, &syncBuffer{}, plugin.WaitOptions{Watch: true, PollInterval: poll, Timeout: 30 * time.Second})
+			return plugin.QR(ctx, t, &testutil.SyncBuffer{}, plugin.WaitOptions{Watch: true, PollInterval: poll, Timeout: 30 * time.Second})
 		})
 		reportAsController(t, whatsappv1alpha1.PhaseDegraded, "",
 			condition(whatsappv1alpha1.ConditionDegraded, metav1.ConditionTrue, whatsappv1alpha1.ReasonPairingTimeout, "nobody scanned the code"))
@@ -83,7 +84,7 @@ var _ = Describe("qr", func() {
 	})
 
 	It("keeps the QR on screen through halts that lift by themselves (another account's phone, a ban)", func() {
-		out := &syncBuffer{}
+		out := &testutil.SyncBuffer{}
 		done := run(func() error {
 			return plugin.QR(ctx, t, out, plugin.WaitOptions{Watch: true, PollInterval: poll, Timeout: 30 * time.Second})
 		})

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -22,25 +21,8 @@ import (
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/internal/session"
+	"github.com/waoperator/whatsapp-operator/internal/testutil"
 )
-
-// syncBuffer is a log sink several goroutines write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A Secret's value never reaches a person: whatever the Secret holds (a token where the DSN
 // belongs, a DSN whose user, password and database are secret), the status, the events, the
@@ -53,7 +35,7 @@ var _ = Describe("a Secret's value in no status, event, log line or metric", fun
 			const marker = "mArKeR5e3c7e7"
 			ns := "secret-" + fmt.Sprint(nsSeq.Add(1))
 			Expect(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
-			controllerLogs, sessionLogs := &syncBuffer{}, &syncBuffer{}
+			controllerLogs, sessionLogs := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
 			startController(ns, zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, controllerLogs)), zap.UseDevMode(true)))
 
 			Expect(admin.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pg"},

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	waLog "go.mau.fi/whatsmeow/util/log"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/waoperator/whatsapp-operator/internal/testutil"
 	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
 
@@ -62,7 +62,7 @@ func expectClosedByServer(t *testing.T, ws *websocket.Conn) {
 
 func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
+	logs := &testutil.SyncBuffer{}
 	srv := startServer(t, fakewa.Options{
 		MaxFrameSize:     64 << 10,
 		HandshakeTimeout: time.Second,
@@ -174,21 +174,4 @@ func TestBadFramesAfterHandshakeCloseTheConnection(t *testing.T) {
 	})
 	NewWithT(t).Eventually(func() fakewa.ServerStats { return srv.Stats() }).Should(And(
 		HaveField("BadInputs", 3), HaveField("Handshakes", 3)))
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
