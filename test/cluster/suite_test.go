@@ -15,7 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -27,6 +26,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/waoperator/whatsapp-operator/test/cluster/internal/relay"
 	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
 
@@ -96,7 +96,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	e.relay, err = net.Listen("tcp", net.JoinHostPort(e.nodeIP, "0"))
 	Expect(err).NotTo(HaveOccurred())
-	go relay(e.relay, e.fake.Addr())
+	go relay.Serve(e.relay, e.fake.Addr(), nil)
 	sessionArchive := buildSessionImage()
 
 	run(e.root, "hack/cluster.sh", "import", operatorArchive, sessionArchive)
@@ -158,25 +158,6 @@ func buildSessionImage() string {
 		"-env", "FAKEWA_RELAY_LISTEN="+cfg.Address,
 		"-env", "FAKEWA_RELAY_TARGET="+e.relay.Addr().String())
 	return archive
-}
-
-func relay(ln net.Listener, target string) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer func() { _ = c.Close() }()
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				return
-			}
-			defer func() { _ = up.Close() }()
-			go func() { _, _ = io.Copy(up, c); _ = up.(*net.TCPConn).CloseWrite() }()
-			_, _ = io.Copy(c, up)
-		}()
-	}
 }
 
 // run is a build or setup command: it must work.

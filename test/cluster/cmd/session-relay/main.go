@@ -12,12 +12,13 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"syscall"
+
+	"github.com/waoperator/whatsapp-operator/test/cluster/internal/relay"
 )
 
 func main() {
@@ -31,7 +32,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "session-relay:", err)
 		os.Exit(2)
 	}
-	go relay(ln, target)
+	go relay.Serve(ln, target, func(err error) { fmt.Fprintln(os.Stderr, "session-relay:", err) })
 
 	cmd := exec.Command("/session-fakewa", os.Args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -55,25 +56,5 @@ func main() {
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "session-relay:", err)
 		os.Exit(1)
-	}
-}
-
-func relay(ln net.Listener, target string) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer func() { _ = c.Close() }()
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "session-relay:", err)
-				return
-			}
-			defer func() { _ = up.Close() }()
-			go func() { _, _ = io.Copy(up, c); _ = up.(*net.TCPConn).CloseWrite() }()
-			_, _ = io.Copy(c, up)
-		}()
 	}
 }
