@@ -40,23 +40,36 @@ func sessionObjects(ns, name string) []client.Object {
 	return append(objs, pvc)
 }
 
+// connectedSession makes the resource name whose session pod reported Connected as jid, and
+// returns that pod.
+func connectedSession(ns, name, jid string, mutate ...func(*whatsappv1alpha1.WhatsAppConnection)) *corev1.Pod {
+	GinkgoHelper()
+	newConnection(ns, name, mutate...)
+	pod := sessionPod(ns, name)
+	reportAsSession(ns, name, pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: jid})
+	Eventually(phaseOf(ns, name)).Should(Equal(whatsappv1alpha1.PhaseConnected))
+	return pod
+}
+
+// connectionGone: the resource is deleted, its finalizer released.
+func connectionGone(ns, name string) func() bool {
+	wac := &whatsappv1alpha1.WhatsAppConnection{}
+	wac.SetNamespace(ns)
+	wac.SetName(name)
+	return gone(wac)
+}
+
 var _ = Describe("deletion", func() {
 	It("waits for the session to log out, then removes every object and the finalizer", func() {
 		ns := newNamespace()
-		newConnection(ns, "bye")
-		pod := sessionPod(ns, "bye")
-		reportAsSession(ns, "bye", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1888:4@s.whatsapp.net"})
-		Eventually(phaseOf(ns, "bye")).Should(Equal(whatsappv1alpha1.PhaseConnected))
+		pod := connectedSession(ns, "bye", "1888:4@s.whatsapp.net")
 
 		Expect(k8sClient.Delete(ctx, get(ns, "bye"))).To(Succeed())
 		Eventually(condition(ns, "bye", whatsappv1alpha1.ConditionReady)).Should(HaveField("Reason", whatsappv1alpha1.ReasonDeleting))
 		Consistently(podUID(ns, "bye"), time.Second).Should(Equal(string(pod.UID)), "the session stays up to log out")
 
 		reportAsSession(ns, "bye", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionLoggedOut})
-		wac := &whatsappv1alpha1.WhatsAppConnection{}
-		wac.SetNamespace(ns)
-		wac.SetName("bye")
-		Eventually(gone(wac), testLogoutTimeout/2).Should(BeTrue(), "released as soon as the session reports LoggedOut")
+		Eventually(connectionGone(ns, "bye"), testLogoutTimeout/2).Should(BeTrue(), "released as soon as the session reports LoggedOut")
 		for _, obj := range sessionObjects(ns, "bye") {
 			Expect(goneOrGoing(obj)).To(BeTrue(), "%T %s", obj, obj.GetName())
 		}
@@ -64,27 +77,18 @@ var _ = Describe("deletion", func() {
 
 	It("releases the finalizer with a Warning event when the session never logs out", func() {
 		ns := newNamespace()
-		newConnection(ns, "stuck")
-		pod := sessionPod(ns, "stuck")
-		reportAsSession(ns, "stuck", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1999:5@s.whatsapp.net"})
-		Eventually(phaseOf(ns, "stuck")).Should(Equal(whatsappv1alpha1.PhaseConnected))
+		connectedSession(ns, "stuck", "1999:5@s.whatsapp.net")
 
 		start := time.Now()
 		Expect(k8sClient.Delete(ctx, get(ns, "stuck"))).To(Succeed())
-		wac := &whatsappv1alpha1.WhatsAppConnection{}
-		wac.SetNamespace(ns)
-		wac.SetName("stuck")
-		Eventually(gone(wac), 3*testLogoutTimeout).Should(BeTrue())
+		Eventually(connectionGone(ns, "stuck"), 3*testLogoutTimeout).Should(BeTrue())
 		Expect(time.Since(start)).To(BeNumerically(">=", testLogoutTimeout-time.Second))
 		Eventually(warningEvents(ns, "stuck")).Should(ContainElement("LogoutTimedOut"))
 	})
 
 	It("does not wait when logoutOnDelete is false or the device was never paired", func() {
 		ns := newNamespace()
-		newConnection(ns, "keep", func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.LogoutOnDelete = ptr.To(false) })
-		pod := sessionPod(ns, "keep")
-		reportAsSession(ns, "keep", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1333:6@s.whatsapp.net"})
-		Eventually(phaseOf(ns, "keep")).Should(Equal(whatsappv1alpha1.PhaseConnected))
+		connectedSession(ns, "keep", "1333:6@s.whatsapp.net", func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.LogoutOnDelete = ptr.To(false) })
 		newConnection(ns, "fresh")
 		sessionPod(ns, "fresh")
 
@@ -92,10 +96,7 @@ var _ = Describe("deletion", func() {
 			Expect(k8sClient.Delete(ctx, get(ns, name))).To(Succeed())
 		}
 		for _, name := range []string{"keep", "fresh"} {
-			wac := &whatsappv1alpha1.WhatsAppConnection{}
-			wac.SetNamespace(ns)
-			wac.SetName(name)
-			Eventually(gone(wac), testLogoutTimeout-time.Second).Should(BeTrue(), name)
+			Eventually(connectionGone(ns, name), testLogoutTimeout-time.Second).Should(BeTrue(), name)
 		}
 	})
 })
@@ -103,19 +104,13 @@ var _ = Describe("deletion", func() {
 var _ = Describe("deletion, what is left behind", func() {
 	It("says in a Warning that a suspended resource's device could not be logged out", func() {
 		ns := newNamespace()
-		newConnection(ns, "asleep")
-		pod := sessionPod(ns, "asleep")
-		reportAsSession(ns, "asleep", pod, whatsappv1alpha1.ConnectionStatus{State: whatsappv1alpha1.SessionConnected, JID: "1444:7@s.whatsapp.net"})
-		Eventually(phaseOf(ns, "asleep")).Should(Equal(whatsappv1alpha1.PhaseConnected))
+		connectedSession(ns, "asleep", "1444:7@s.whatsapp.net")
 		update(ns, "asleep", func(w *whatsappv1alpha1.WhatsAppConnection) { w.Spec.Suspend = true })
 		Eventually(phaseOf(ns, "asleep")).Should(Equal(whatsappv1alpha1.PhaseSuspended))
 		Eventually(podUID(ns, "asleep")).Should(BeEmpty())
 
 		Expect(k8sClient.Delete(ctx, get(ns, "asleep"))).To(Succeed())
-		wac := &whatsappv1alpha1.WhatsAppConnection{}
-		wac.SetNamespace(ns)
-		wac.SetName("asleep")
-		Eventually(gone(wac)).Should(BeTrue())
+		Eventually(connectionGone(ns, "asleep")).Should(BeTrue())
 		Eventually(warningMessages(ns, "asleep", "LogoutNotPossible")).Should(ContainElement(
 			ContainSubstring("spec.suspend is true")))
 	})
