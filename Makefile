@@ -116,9 +116,11 @@ ENVTEST_SUITES = TestAPIAdmission|TestControllers|TestLocalRunner|TestPlugin|Tes
 
 .PHONY: test-unit
 test-unit: ## Fast tier: every test that needs no control plane (pure logic, fakewa with the real whatsmeow client, SQLite). Warm: under 30 s.
-	@# Packages that hold nothing but envtest suites are not linked at all (hack/unit-packages.sh).
+	@# Packages that hold nothing but envtest suites are not linked at all (hack/unit-packages.sh);
+	@# the files of a suite that shares its package with unit tests say //go:build !unit, so
+	@# those test binaries link no envtest.
 	KUBEBUILDER_ASSETS=/nonexistent/test-unit-needs-no-control-plane \
-		go test $$(hack/unit-packages.sh '$(ENVTEST_SUITES)' '$(ENVTEST_PACKAGES)') -skip '^($(ENVTEST_SUITES))$$'
+		go test -tags unit $$(hack/unit-packages.sh '$(ENVTEST_SUITES)' '$(ENVTEST_PACKAGES)') -skip '^($(ENVTEST_SUITES))$$'
 
 .PHONY: test-integration
 test-integration: envtest ## The envtest suites (controller, admission, session runtime, local runner, plugin, installers), without e2e and chaos.

@@ -1,3 +1,5 @@
+//go:build !unit
+
 /*
 Copyright 2026 The whatsapp-operator Authors.
 
@@ -36,6 +38,9 @@ import (
 
 // These tests send objects to a real kube-apiserver: only it runs the OpenAPI schema, the
 // defaults and the CEL rules of the generated CRD, which is what users meet at admission.
+//
+// Every file of this suite says //go:build !unit: make test-unit builds with -tags unit, so the
+// API's unit tests do not link envtest. A new file of the suite needs the same line.
 
 var (
 	testEnv   *envtest.Environment

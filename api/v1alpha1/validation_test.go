@@ -1,3 +1,5 @@
+//go:build !unit
+
 /*
 Copyright 2026 The whatsapp-operator Authors.
 

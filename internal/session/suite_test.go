@@ -1,3 +1,5 @@
+//go:build !unit
+
 package session_test
 
 import (
@@ -39,6 +41,10 @@ import (
 // The suite runs session runtimes in-process against a real kube-apiserver (envtest), each with
 // the identity and Role the controller gives a session pod, and the real whatsmeow client
 // against test/fakewa. Timings are the defaults scaled down by five.
+//
+// Every file of the suite (package session_test) says //go:build !unit: make test-unit builds
+// with -tags unit, so the machine's unit tests (package session) link neither envtest nor the
+// controller. A new file of the suite needs the same line.
 const (
 	scale         = 5
 	leaseDuration = session.DefaultLeaseDuration / scale
