@@ -66,6 +66,7 @@ func (s *orderSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestPhoneMessagesReachASinkInOrderPerChat(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	srv, err := fakewa.Start(fakewa.Options{})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -202,6 +202,7 @@ func text(g Gomega, ev inbox.Event) string {
 }
 
 func TestInboxLosesNothingWhenTheProcessDiesAroundTheCommit(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	srv, err := fakewa.Start(fakewa.Options{})
 	g.Expect(err).NotTo(HaveOccurred())

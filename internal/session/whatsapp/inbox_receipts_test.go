@@ -22,6 +22,7 @@ import (
 // A login is a connection.changed event to the sinks that want it, with the state and no
 // chat; a sink filtered to messages does not get it.
 func TestALoginIsAConnectionChangedEvent(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	srv, err := fakewa.Start(fakewa.Options{})
 	g.Expect(err).NotTo(HaveOccurred())

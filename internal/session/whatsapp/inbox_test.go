@@ -16,6 +16,7 @@ import (
 )
 
 func TestInboxKeepsUndecryptableMessagesAsTheirOwnEvents(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	srv, err := fakewa.Start(fakewa.Options{})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -31,6 +31,7 @@ func outboxRows(g Gomega, path string) map[string]outbox.Message {
 }
 
 func TestOutboxSendsEveryMessageOnceThroughThreeKills(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	srv, err := fakewa.Start(fakewa.Options{})
 	g.Expect(err).NotTo(HaveOccurred())

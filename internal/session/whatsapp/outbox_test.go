@@ -42,6 +42,7 @@ func openForSending(t *testing.T, g Gomega, srv *fakewa.Server, path string) (se
 }
 
 func TestOutboxMessagesReachEachPhoneOnceInOrderAndAreReadThere(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	srv, err := fakewa.Start(fakewa.Options{})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -124,6 +125,7 @@ func TestOutboxMessagesReachEachPhoneOnceInOrderAndAreReadThere(t *testing.T) {
 }
 
 func TestOutboxFailsAMessageToANumberNotOnWhatsApp(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	srv, err := fakewa.Start(fakewa.Options{})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -21,6 +21,7 @@ import (
 // A device paired through the session uploads the pre-keys its pool made while the QR code was
 // shown, and a contact's first message, encrypted to one of them, is decrypted and kept.
 func TestPairingUploadsThePoolsPreKeysAndTheyDecrypt(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	srv, err := fakewa.Start(fakewa.Options{})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -49,6 +49,7 @@ func filledPool(g *WithT, p *preKeyPool) []keys.KeyPair {
 // The first login's 812 pre-keys are the pool's, stored as whatsmeow stores its own: it finds
 // them by ID (to decrypt a message sent to one), and does not upload them twice.
 func TestFirstLoginTakesThePoolsPreKeys(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	sqlStore, pooled := pairedSQLStore(t, g)
 	firstLoginTakesThePoolsPreKeys(g, sqlStore, pooled)
@@ -79,6 +80,7 @@ func firstLoginTakesThePoolsPreKeys(g *WithT, sqlStore *sqlstore.SQLStore, poole
 
 // A device that has pre-keys keeps them: the pool never replaces or duplicates one.
 func TestPoolLeavesExistingPreKeysAlone(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ctx := context.Background()
 	sqlStore, pooled := pairedSQLStore(t, g)
@@ -97,6 +99,7 @@ func TestPoolLeavesExistingPreKeysAlone(t *testing.T) {
 // Asked before the pool is ready (a scan within a second of the code), whatsmeow generates its
 // own.
 func TestUnreadyPoolFallsBackToWhatsmeow(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	_, pooled := pairedSQLStore(t, g)
 	got, err := pooled.GetOrGenPreKeys(context.Background(), initialPreKeys)
