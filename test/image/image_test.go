@@ -28,7 +28,7 @@ const module = "github.com/waoperator/whatsapp-operator"
 var shipped = []string{"/manager", "/session"}
 
 // devOnly are packages that must never be linked into a shipped binary.
-var devOnly = []string{module + "/test/", module + "/cmd/localdev", module + "/internal/localrunner", module + "/internal/testutil"}
+var devOnly = []string{module + "/test/", module + "/cmd/localdev", module + "/internal/localrunner", module + "/internal/testutil", module + "/internal/testtls"}
 
 type archive struct {
 	config struct {
