@@ -10,9 +10,11 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -143,7 +145,8 @@ func measureSide(ctx context.Context, o options, s side) (measured, error) {
 
 // floor makes, per resource, the writes the controller makes for it, with as many workers as
 // the controller has: the resource itself (the apply), its finalizer, ServiceAccount, Role,
-// RoleBinding, PVC, Lease, Pod, the SessionPodCreated event and one status write. No reads: the controller reads from its
+// RoleBinding, PVC, Lease, Pod, the send API's Service, NetworkPolicy and auth-delegator
+// ClusterRoleBinding, the SessionPodCreated event and one status write. No reads: the controller reads from its
 // cache, which costs the API server nothing per resource.
 func floor(ctx context.Context, c client.Client, ns string, nameList []string, workers int) error {
 	return parallel(len(nameList), workers, func(i int) error {
@@ -182,6 +185,7 @@ func floor(ctx context.Context, c client.Client, ns string, nameList []string, w
 			&coordinationv1.Lease{ObjectMeta: meta(session)},
 			floorPod(meta(session), name),
 		}
+		objs = append(objs, floorSendAPI(meta(session), name)...)
 		for _, obj := range objs {
 			if err := c.Create(ctx, obj); err != nil {
 				return err
@@ -207,6 +211,33 @@ func floor(ctx context.Context, c client.Client, ns string, nameList []string, w
 		wac.Status.SessionPod = session
 		return c.Status().Patch(ctx, wac, patch)
 	})
+}
+
+// floorSendAPI is the send API's Service, its NetworkPolicy and the session's binding to
+// system:auth-delegator, about the size of the controller's.
+func floorSendAPI(meta metav1.ObjectMeta, name string) []client.Object {
+	selector := map[string]string{"app.kubernetes.io/name": "whatsapp-session", whatsappv1alpha1.ConnectionLabel: name}
+	tcp := corev1.ProtocolTCP
+	port := func(p int32) networkingv1.NetworkPolicyPort {
+		v := intstr.FromInt32(p)
+		return networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &v}
+	}
+	binding := metav1.ObjectMeta{Name: "whatsapp-session:" + meta.Namespace + ":" + name, Labels: meta.Labels,
+		Annotations: map[string]string{"whatsapp.waoperator.io/owner": meta.Namespace + "/" + name}}
+	return []client.Object{
+		&corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{Selector: selector, Ports: []corev1.ServicePort{{
+			Name: "send-api", Protocol: tcp, Port: 80, TargetPort: intstr.FromInt32(8090)}}}},
+		&networkingv1.NetworkPolicy{ObjectMeta: meta, Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: selector},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{
+				{Ports: []networkingv1.NetworkPolicyPort{port(8090)}, From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}},
+				{Ports: []networkingv1.NetworkPolicyPort{port(8081), port(8080)}},
+			}}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: binding,
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: meta.Name, Namespace: meta.Namespace}}},
+	}
 }
 
 // floorPod is about the size of the controller's session pod, with the restricted security
