@@ -16,7 +16,6 @@ import (
 	"github.com/waoperator/whatsapp-operator/internal/session/events"
 	"github.com/waoperator/whatsapp-operator/internal/session/inbox"
 	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
-	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
 
 // A sink with no dead-letter destination that gives up on messages past their maximum age is
@@ -24,10 +23,7 @@ import (
 // are given up (so the condition is written once per episode, not per event).
 func TestGivenUpMessagesAreReportedOncePerEpisode(t *testing.T) {
 	g := NewWithT(t)
-	srv, err := fakewa.Start(fakewa.Options{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = srv.Close() })
-	path, _ := pairStore(t, srv, "15550008301")
+	srv, path, _ := startPaired(t, "15550008301")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

@@ -68,10 +68,7 @@ func (s *orderSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestPhoneMessagesReachASinkInOrderPerChat(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	srv, err := fakewa.Start(fakewa.Options{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = srv.Close() })
-	path, d := pairStore(t, srv, "15550008201")
+	srv, path, d := startPaired(t, "15550008201")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

@@ -130,6 +130,19 @@ func dsn(path string) string { return whatsapp.SQLiteDSN(path) }
 
 // pairStore pairs a device on a fresh SQLite store (a plain whatsmeow client, closed after
 // it uploaded its pre-keys) and returns the store path and the device.
+// startPaired starts a fake WhatsApp server for the test and pairs a device store with it as
+// number: the server, the store's path and the phone.
+func startPaired(t testing.TB, number string) (*fakewa.Server, string, *fakewa.Device) {
+	t.Helper()
+	srv, err := fakewa.Start(fakewa.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	path, d := pairStore(t, srv, number)
+	return srv, path, d
+}
+
 func pairStore(t testing.TB, srv *fakewa.Server, number string) (string, *fakewa.Device) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -26,10 +26,7 @@ import (
 // drop it. Once there is room, WhatsApp's redelivery is stored and the report clears.
 func TestAFullStoreLeavesTheMessageWithWhatsAppAndSaysSo(t *testing.T) {
 	g := NewWithT(t)
-	srv, err := fakewa.Start(fakewa.Options{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = srv.Close() })
-	path, d := pairStore(t, srv, "15550008401")
+	srv, path, d := startPaired(t, "15550008401")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

@@ -16,7 +16,6 @@ import (
 	"github.com/waoperator/whatsapp-operator/internal/session"
 	"github.com/waoperator/whatsapp-operator/internal/session/events"
 	"github.com/waoperator/whatsapp-operator/internal/session/whatsapp"
-	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
 
 // A login is a connection.changed event to the sinks that want it, with the state and no
@@ -24,10 +23,7 @@ import (
 func TestALoginIsAConnectionChangedEvent(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	srv, err := fakewa.Start(fakewa.Options{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = srv.Close() })
-	path, _ := pairStore(t, srv, "15550008301")
+	srv, path, _ := startPaired(t, "15550008301")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 

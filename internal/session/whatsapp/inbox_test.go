@@ -18,10 +18,7 @@ import (
 func TestInboxKeepsUndecryptableMessagesAsTheirOwnEvents(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	srv, err := fakewa.Start(fakewa.Options{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = srv.Close() })
-	path, d := pairStore(t, srv, "15550008101")
+	srv, path, d := startPaired(t, "15550008101")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
