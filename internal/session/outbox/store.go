@@ -78,9 +78,8 @@ type Store struct {
 // is far below it, and a full outbox is a caller's bug or a dead connection, not a workload.
 const DefaultLimit = 10000
 
-var schema = map[string][]string{
-	"sqlite": {`CREATE TABLE IF NOT EXISTS waoperator_outbox (
-	seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+// tableColumns are the outbox's columns after its key, the same in both dialects.
+const tableColumns = `
 	id              TEXT    NOT NULL UNIQUE,
 	wa_id           TEXT    NOT NULL UNIQUE,
 	chat            TEXT    NOT NULL,
@@ -94,23 +93,16 @@ var schema = map[string][]string{
 	delivered_at    BIGINT,
 	read_at         BIGINT,
 	failed_at       BIGINT
-)`, `CREATE INDEX IF NOT EXISTS waoperator_outbox_pending ON waoperator_outbox (state, chat, seq)`},
+)`
+
+const pendingIndex = `CREATE INDEX IF NOT EXISTS waoperator_outbox_pending ON waoperator_outbox (state, chat, seq)`
+
+// schema differs between the dialects only in how the key counts up.
+var schema = map[string][]string{
+	"sqlite": {`CREATE TABLE IF NOT EXISTS waoperator_outbox (
+	seq             INTEGER PRIMARY KEY AUTOINCREMENT,` + tableColumns, pendingIndex},
 	"postgres": {`CREATE TABLE IF NOT EXISTS waoperator_outbox (
-	seq             BIGSERIAL PRIMARY KEY,
-	id              TEXT      NOT NULL UNIQUE,
-	wa_id           TEXT      NOT NULL UNIQUE,
-	chat            TEXT      NOT NULL,
-	text            TEXT      NOT NULL,
-	state           TEXT      NOT NULL,
-	attempts        INTEGER   NOT NULL DEFAULT 0,
-	reason          TEXT      NOT NULL DEFAULT '',
-	created_at      BIGINT    NOT NULL,
-	next_attempt_at BIGINT    NOT NULL,
-	sent_at         BIGINT,
-	delivered_at    BIGINT,
-	read_at         BIGINT,
-	failed_at       BIGINT
-)`, `CREATE INDEX IF NOT EXISTS waoperator_outbox_pending ON waoperator_outbox (state, chat, seq)`},
+	seq             BIGSERIAL PRIMARY KEY,` + tableColumns, pendingIndex},
 }
 
 // Open creates the outbox table if it is missing. dialect is "sqlite" or "postgres".
