@@ -274,11 +274,17 @@ func (r *WhatsAppConnectionReconciler) reconcile(ctx context.Context, p *pass) (
 		{"halt on what the session reports", r.haltOnSessionReport},
 		{"suspend", r.suspendIfAsked},
 		{"session RBAC", r.ensureRBAC},
-		{"send API access reviews", r.ensureAuthDelegation},
-		{"send API Service", r.ensureSendAPIService},
+		// Before the pod: a session pod never runs without the policy that limits who reaches
+		// its send API.
+		{"send API NetworkPolicy", r.ensureSendAPIPolicy},
 		{"device store", r.ensureStore},
 		{"Lease", r.ensureLease},
 		{"session pod", r.ensurePod},
+		// After the pod, which needs neither to start (time to QR waits for every write before
+		// the pod): the Service only routes to the send API, and until the binding exists the
+		// session cannot review a caller's token, so its send API refuses every request (503).
+		{"send API Service", r.ensureSendAPIService},
+		{"send API access reviews", r.ensureAuthDelegation},
 	}
 	for _, step := range steps {
 		res, err := step.run(ctx, p)

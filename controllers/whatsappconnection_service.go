@@ -72,8 +72,8 @@ func desiredSessionNetworkPolicy(wac *whatsappv1alpha1.WhatsAppConnection) *netw
 	}
 }
 
-// ensureSendAPIService creates the session's Service and NetworkPolicy, and puts their specs
-// back if someone changed them (a widened policy is narrowed again).
+// ensureSendAPIService creates the session's Service, and puts its spec back if someone changed
+// it.
 func (r *WhatsAppConnectionReconciler) ensureSendAPIService(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	svc := desiredSessionService(p.wac)
 	current := &corev1.Service{}
@@ -87,14 +87,20 @@ func (r *WhatsAppConnectionReconciler) ensureSendAPIService(ctx context.Context,
 			return nil, err
 		}
 	}
+	return nil, nil
+}
+
+// ensureSendAPIPolicy creates the session's NetworkPolicy, and narrows it again if someone
+// widened it.
+func (r *WhatsAppConnectionReconciler) ensureSendAPIPolicy(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	policy := desiredSessionNetworkPolicy(p.wac)
-	currentPolicy := &networkingv1.NetworkPolicy{}
-	if res, err := r.createIfMissing(ctx, p.wac, policy, currentPolicy); res != nil || err != nil {
+	current := &networkingv1.NetworkPolicy{}
+	if res, err := r.createIfMissing(ctx, p.wac, policy, current); res != nil || err != nil {
 		return res, err
 	}
-	if currentPolicy.Name != "" && !equality.Semantic.DeepEqual(currentPolicy.Spec, policy.Spec) {
-		currentPolicy.Spec = policy.Spec
-		if err := r.Update(ctx, currentPolicy); err != nil {
+	if current.Name != "" && !equality.Semantic.DeepEqual(current.Spec, policy.Spec) {
+		current.Spec = policy.Spec
+		if err := r.Update(ctx, current); err != nil {
 			return nil, err
 		}
 	}

@@ -157,4 +157,56 @@ var _ = Describe("send API of a session against the API server and fakewa", func
 		}
 		Consistently(func() int { return len(phones[0].Received()) }, time.Second, poll).Should(Equal(perPhone))
 	})
+
+	It("refuses every caller with a token until the session may review tokens (the controller binds that after it starts the pod)", func() {
+		c := newConnection()
+		ns := c.namespace
+		asSession := rest.CopyConfig(cfg)
+		asSession.Impersonate = rest.ImpersonationConfig{UserName: c.user,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
+		reviewer, err := sendapi.NewReviewer(asSession)
+		Expect(err).NotTo(HaveOccurred())
+		h := &sendapi.Handler{Outbox: &outbox.Slot{}, State: func() whatsappv1alpha1.SessionState { return whatsappv1alpha1.SessionPairing },
+			Log: logf.Log.WithName("send-api"), Auth: &sendapi.Authorizer{Reviewer: reviewer, Namespace: ns, Name: c.name}}
+		addr, err := sendapi.Serve(ctx, "127.0.0.1:0", h.Routes(), "", "", logf.Log)
+		Expect(err).NotTo(HaveOccurred())
+		api := "http://" + addr.String() + "/v1/messages"
+
+		for _, sa := range []string{"app", "other"} {
+			Expect(admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}})).To(Succeed())
+		}
+		Expect(admin.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "send-through-wac"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{whatsappv1alpha1.GroupVersion.Group},
+				Resources: []string{"whatsappconnections/messages"}, ResourceNames: []string{c.name}, Verbs: []string{"create", "get"}}}})).To(Succeed())
+		Expect(admin.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-sends"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "send-through-wac"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "app", Namespace: ns}}})).To(Succeed())
+		audience := sendapi.Audience(ns, c.name)
+		app, other := token(ns, "app", audience), token(ns, "other", audience)
+		send := `{"to":"+15550000001","text":"hi"}`
+
+		By("without system:auth-delegator: 503 for everyone, the allowed caller too, and nothing queued")
+		for _, r := range []struct {
+			what, method, url, bearer, body string
+		}{
+			{"with the Role, send", "POST", api, app, send},
+			{"with the Role, read", "GET", api + "/nope", app, ""},
+			{"without the Role, send", "POST", api, other, send},
+			{"without the Role, list", "GET", api, other, ""},
+		} {
+			Consistently(func() int { return call(r.method, r.url, r.bearer, r.body).status }, time.Second, 200*time.Millisecond).
+				Should(Equal(http.StatusServiceUnavailable), r.what)
+		}
+		Expect(call("POST", api, "", send).status).To(Equal(http.StatusUnauthorized), "no token: refused without asking")
+
+		By("once the binding exists, the reviews decide")
+		delegation := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "whatsapp-session:" + ns + ":" + c.name},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: c.lease, Namespace: ns}}}
+		Expect(admin.Create(ctx, delegation)).To(Succeed())
+		DeferCleanup(func() { _ = admin.Delete(ctx, delegation) })
+		Eventually(func() int { return call("GET", api+"/nope", app, "").status }, timeout, poll).
+			Should(Equal(http.StatusConflict), "allowed, and told that no store is open here")
+		Expect(call("POST", api, other, send).status).To(Equal(http.StatusForbidden))
+	})
 })
