@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
@@ -28,56 +30,101 @@ type qrRound struct {
 	// processes), both in cores (CPU seconds per second of the round).
 	machine, stack float64
 	wall           time.Duration
+	// cpu is the round's CPU by part: API server, etcd, this process (controller, runner, proxy,
+	// fakewa, the bench's own polls) and the session processes; requests what the API server
+	// served meanwhile (its own counters).
+	cpu         cpuTimes
+	sessionsCPU time.Duration
+	requests    string
 }
 
-// timeToQRRound creates nameList in ns at once and polls (every 50 ms) until each shows a QR.
+// timeToQRRound creates nameList in ns at once and watches until each shows a QR. Watches, not
+// polls: a poll of the resources and the pods every 50 ms took ~200 ms a turn under this load
+// (17–18 turns in a 3.5 s round: each list waited ~50 ms for the busy API server), so a QR
+// was seen ~100 ms after it was written on average, up to 200 ms.
 func (s *sessionStack) timeToQRRound(ctx context.Context, ns string, nameList []string) (qrRound, map[string]time.Time, error) {
 	r := qrRound{load: loadAvg()}
 	clock, err := newProcClock()
 	if err != nil {
 		return r, nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	c, err := client.NewWithWatch(s.cp.cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return r, nil, err
+	}
+	// Both watches start before the first create, so they miss nothing.
+	wacs, err := c.Watch(ctx, &whatsappv1alpha1.WhatsAppConnectionList{}, client.InNamespace(ns))
+	if err != nil {
+		return r, nil, err
+	}
+	defer wacs.Stop()
+	podList := &metav1.PartialObjectMetadataList{}
+	podList.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+	pods, err := c.Watch(ctx, podList, client.InNamespace(ns))
+	if err != nil {
+		return r, nil, err
+	}
+	defer pods.Stop()
+
 	cpu0, busy0 := s.stackCPU(ns), machineBusy()
+	parts0 := readCPU()
+	req0, reqErr := readAPIRequests(ctx, s.cp.cfg)
+	if path := os.Getenv("BENCH_APISERVER_CPUPROFILE"); path != "" {
+		go func() {
+			if err := profileAPIServer(ctx, s.cp.cfg, 3*time.Second, path+"."+ns); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
+		}()
+	}
 	begin := time.Now()
 	created := map[string]time.Time{}
 	var mu sync.Mutex
-	if err := createAll(ctx, s.cp.c, ns, nameList, created, &mu); err != nil {
-		return r, nil, err
-	}
+	createErr := make(chan error, 1)
+	go func() { createErr <- createAll(ctx, s.cp.c, ns, nameList, created, &mu) }()
 	qrAt, podAt := map[string]time.Time{}, map[string]time.Time{}
 	uids := map[string]string{}
-	deadline := time.Now().Add(2 * time.Minute)
-	for len(qrAt) < len(nameList) {
-		var list whatsappv1alpha1.WhatsAppConnectionList
-		if err := s.cp.c.List(ctx, &list, client.InNamespace(ns)); err == nil {
-			now := time.Now()
-			for _, w := range list.Items {
+	createsDone := false
+	for len(qrAt) < len(nameList) || !createsDone {
+		select {
+		case err := <-createErr:
+			if err != nil {
+				return r, nil, err
+			}
+			createsDone = true
+		case <-ctx.Done():
+			return r, nil, fmt.Errorf("%d of %d resources showed a QR within 2 minutes", len(qrAt), len(nameList))
+		case ev, ok := <-wacs.ResultChan():
+			if !ok {
+				return r, nil, fmt.Errorf("watch of %s ended", ns)
+			}
+			if w, isWAC := ev.Object.(*whatsappv1alpha1.WhatsAppConnection); isWAC && ev.Type != watch.Deleted {
 				if _, seen := qrAt[w.Name]; !seen && w.Status.Connection != nil && w.Status.Connection.QRCode != "" {
-					qrAt[w.Name] = now
+					qrAt[w.Name] = time.Now()
 				}
 			}
-		}
-		var pods corev1.PodList
-		if err := s.cp.c.List(ctx, &pods, client.InNamespace(ns)); err == nil {
-			now := time.Now()
-			for _, p := range pods.Items {
+		case ev, ok := <-pods.ResultChan():
+			if !ok {
+				return r, nil, fmt.Errorf("watch of pods in %s ended", ns)
+			}
+			if p, isMeta := ev.Object.(*metav1.PartialObjectMetadata); isMeta && ev.Type == watch.Added {
 				name := strings.TrimSuffix(p.Name, "-session")
 				if _, seen := podAt[name]; !seen {
-					podAt[name], uids[name] = now, string(p.UID)
+					podAt[name], uids[name] = time.Now(), string(p.UID)
 				}
 			}
-		}
-		if time.Now().After(deadline) {
-			return r, nil, fmt.Errorf("%d of %d resources showed a QR within 2 minutes", len(qrAt), len(nameList))
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return r, nil, err
 		}
 	}
 	r.wall = time.Since(begin)
 	cpu1, busy1 := s.stackCPU(ns), machineBusy()
 	r.machine = (busy1 - busy0).Seconds() / r.wall.Seconds()
 	r.stack = (cpu1 - cpu0).Seconds() / r.wall.Seconds()
+	r.cpu = readCPU().sub(parts0)
+	r.sessionsCPU = (cpu1 - cpu0) - r.cpu.apiServer - r.cpu.etcd - r.cpu.bench
+	if req1, err := readAPIRequests(ctx, s.cp.cfg); err == nil && reqErr == nil {
+		r.requests = req1.since(req0)
+	}
 	// In name order, so that the lists in results.json line up per resource.
 	for _, name := range nameList {
 		r.qr = append(r.qr, qrAt[name].Sub(created[name]))
@@ -193,13 +240,18 @@ func reportTimeToQR(res *results, rounds []qrRound, n int) {
 				started = append(started, d)
 			}
 		}
-		parts = append(parts, fmt.Sprintf("round %d: p50 %.2f s, p99 %.2f s (pod created %.2f, process started %.2f; machine busy %.1f of %d cores, %.1f of them the stack; load %s)",
+		parts = append(parts, fmt.Sprintf("round %d: p50 %.2f s, p99 %.2f s (pod created %.2f, process started %.2f; machine busy %.1f of %d cores, %.1f of them the stack: CPU s API server %.2f, etcd %.2f, bench process %.2f, sessions %.2f; load %s)",
 			i+1, p50.Seconds(), percentile(r.qr, 99).Seconds(), percentile(r.pod, 50).Seconds(), percentile(started, 50).Seconds(),
-			r.machine, cpus(), r.stack, r.load))
+			r.machine, cpus(), r.stack, r.cpu.apiServer.Seconds(), r.cpu.etcd.Seconds(), r.cpu.bench.Seconds(), r.sessionsCPU.Seconds(), r.load))
+		if r.requests != "" {
+			fmt.Fprintf(os.Stderr, "   round %d, API server requests: %s\n", i+1, r.requests)
+		}
 		perRound = append(perRound, map[string]any{"p50Seconds": seconds(p50), "p99Seconds": seconds(percentile(r.qr, 99)),
 			"qrSeconds": durations(r.qr), "podCreatedSeconds": durations(r.pod), "processStartedSeconds": durations(r.process),
 			"podCreatedP50Seconds": seconds(percentile(r.pod, 50)), "processStartedP50Seconds": seconds(percentile(started, 50)),
-			"machineBusyCores": round1(r.machine), "stackCores": round1(r.stack), "load": r.load, "wallSeconds": seconds(r.wall)})
+			"machineBusyCores": round1(r.machine), "stackCores": round1(r.stack),
+			"cpuSeconds":  map[string]float64{"apiServer": seconds(r.cpu.apiServer), "etcd": seconds(r.cpu.etcd), "bench": seconds(r.cpu.bench), "sessions": seconds(r.sessionsCPU)},
+			"apiRequests": r.requests, "load": r.load, "wallSeconds": seconds(r.wall)})
 	}
 	p50, p99 := percentile(p50s, 50), percentile(all, 99)
 	res.add(figure{

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+)
+
+// apiRequests is a reading of the API server's own request counters (its /metrics):
+// apiserver_request_total and the summed latency, by "VERB resource[/subresource]". Two readings
+// around a round say which requests the round cost and how long the API server took over them,
+// whoever made them (the controller talks to the API server directly, not through the proxy).
+type apiRequests struct {
+	count   map[string]float64
+	seconds map[string]float64
+}
+
+func readAPIRequests(ctx context.Context, cfg *rest.Config) (apiRequests, error) {
+	out := apiRequests{count: map[string]float64{}, seconds: map[string]float64{}}
+	rt, err := rest.TransportFor(cfg)
+	if err != nil {
+		return out, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/metrics", nil)
+	if err != nil {
+		return out, err
+	}
+	resp, err := (&http.Client{Transport: rt, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return out, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var into map[string]float64
+		switch {
+		case strings.HasPrefix(line, "apiserver_request_total{"):
+			into = out.count
+		case strings.HasPrefix(line, "apiserver_request_duration_seconds_sum{"):
+			into = out.seconds
+		default:
+			continue
+		}
+		labels, value, ok := splitSample(line)
+		if !ok {
+			continue
+		}
+		key := labels["verb"] + " " + labels["resource"]
+		if labels["subresource"] != "" {
+			key += "/" + labels["subresource"]
+		}
+		if code := labels["code"]; code != "" && !strings.HasPrefix(code, "2") {
+			key += " " + code
+		}
+		into[key] += value
+	}
+	return out, sc.Err()
+}
+
+// splitSample parses `name{a="b",c="d"} value`.
+func splitSample(line string) (map[string]string, float64, bool) {
+	open, end := strings.IndexByte(line, '{'), strings.LastIndexByte(line, '}')
+	if open < 0 || end < open {
+		return nil, 0, false
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
+	if err != nil {
+		return nil, 0, false
+	}
+	labels := map[string]string{}
+	for _, kv := range strings.Split(line[open+1:end], ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		if ok {
+			labels[k] = strings.Trim(val, `"`)
+		}
+	}
+	return labels, v, true
+}
+
+// since is what happened between b and a (a the later reading), largest count first, as
+// "VERB resource count (ms in all)"; WATCH requests are left out (their latency is their life).
+func (a apiRequests) since(b apiRequests) string {
+	type row struct {
+		key        string
+		count, sec float64
+	}
+	var rows []row
+	total := 0.0
+	for k, v := range a.count {
+		if d := v - b.count[k]; d > 0 && !strings.HasPrefix(k, "WATCH") {
+			rows = append(rows, row{k, d, a.seconds[k] - b.seconds[k]})
+			total += d
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].count > rows[j].count })
+	parts := []string{fmt.Sprintf("%.0f requests", total)}
+	for _, r := range rows {
+		parts = append(parts, fmt.Sprintf("%s %.0f (%.0f ms)", r.key, r.count, r.sec*1000))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// profileAPIServer writes a CPU profile of the API server over d to path ($BENCH_APISERVER_CPUPROFILE),
+// for `go tool pprof`.
+func profileAPIServer(ctx context.Context, cfg *rest.Config, d time.Duration, path string) error {
+	rt, err := rest.TransportFor(cfg)
+	if err != nil {
+		return err
+	}
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: rt, Timeout: d + 30*time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("API server profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
