@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // apiRequests is a reading of the API server's own request counters (its /metrics):
@@ -138,4 +140,69 @@ func profileAPIServer(ctx context.Context, cfg *rest.Config, d time.Duration, pa
 	defer func() { _ = f.Close() }()
 	_, err = io.Copy(f, resp.Body)
 	return err
+}
+
+// stackCPUNow is the CPU used so far by this process (controller, runner, proxy, fakewa) and
+// its children: the API server, etcd and the session processes the runner started. One scan of
+// /proc, cheap enough to read at each QR event.
+func stackCPUNow() time.Duration {
+	self := os.Getpid()
+	total, _, _ := procCPU("/proc/self/stat")
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		if cpu, _, ppid := procCPU(path); ppid == self {
+			total += cpu
+		}
+	}
+	return total
+}
+
+// controllerTimes is a reading of the in-process controller's own histograms: how long
+// resources waited in its work queue for a worker, and how long its passes took.
+type controllerTimes struct {
+	queued, working   time.Duration
+	queuedN, workingN float64
+}
+
+func readControllerTimes() controllerTimes {
+	var t controllerTimes
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		return t
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			isOurs := false
+			for _, l := range m.GetLabel() {
+				if (l.GetName() == "name" || l.GetName() == "controller") && l.GetValue() == "whatsappconnection" {
+					isOurs = true
+				}
+			}
+			if !isOurs {
+				continue
+			}
+			h := m.GetHistogram()
+			switch f.GetName() {
+			case "workqueue_queue_duration_seconds":
+				t.queued += time.Duration(h.GetSampleSum() * float64(time.Second))
+				t.queuedN += float64(h.GetSampleCount())
+			case "controller_runtime_reconcile_time_seconds":
+				t.working += time.Duration(h.GetSampleSum() * float64(time.Second))
+				t.workingN += float64(h.GetSampleCount())
+			}
+		}
+	}
+	return t
+}
+
+// since says, between b and a (a the later reading), how many passes ran, how long each waited
+// in the queue and took on average.
+func (a controllerTimes) since(b controllerTimes) string {
+	n := a.workingN - b.workingN
+	q := a.queuedN - b.queuedN
+	if n <= 0 || q <= 0 {
+		return "no passes"
+	}
+	return fmt.Sprintf("%.0f passes, each waited %.0f ms for a worker and took %.0f ms (mean)", n,
+		float64((a.queued-b.queued).Milliseconds())/q, float64((a.working-b.working).Milliseconds())/n)
 }

@@ -36,6 +36,12 @@ type qrRound struct {
 	cpu         cpuTimes
 	sessionsCPU time.Duration
 	requests    string
+	// work is, per resource, the CPU the stack (this process and its children: API server,
+	// etcd, sessions) had used since the round began when its QR was seen: how much work came
+	// before it, which the rest of the machine's load barely changes (wall time it changes a lot).
+	work []time.Duration
+	// passes is what the controller's work queue and passes took meanwhile.
+	passes string
 }
 
 // timeToQRRound creates nameList in ns at once and watches until each shows a QR. Watches, not
@@ -78,12 +84,15 @@ func (s *sessionStack) timeToQRRound(ctx context.Context, ns string, nameList []
 			}
 		}()
 	}
+	ctl0 := readControllerTimes()
+	work0 := stackCPUNow()
 	begin := time.Now()
 	created := map[string]time.Time{}
 	var mu sync.Mutex
 	createErr := make(chan error, 1)
 	go func() { createErr <- createAll(ctx, s.cp.c, ns, nameList, created, &mu) }()
 	qrAt, podAt := map[string]time.Time{}, map[string]time.Time{}
+	workAt := map[string]time.Duration{}
 	uids := map[string]string{}
 	createsDone := false
 	for len(qrAt) < len(nameList) || !createsDone {
@@ -101,7 +110,7 @@ func (s *sessionStack) timeToQRRound(ctx context.Context, ns string, nameList []
 			}
 			if w, isWAC := ev.Object.(*whatsappv1alpha1.WhatsAppConnection); isWAC && ev.Type != watch.Deleted {
 				if _, seen := qrAt[w.Name]; !seen && w.Status.Connection != nil && w.Status.Connection.QRCode != "" {
-					qrAt[w.Name] = time.Now()
+					qrAt[w.Name], workAt[w.Name] = time.Now(), stackCPUNow()-work0
 				}
 			}
 		case ev, ok := <-pods.ResultChan():
@@ -125,9 +134,11 @@ func (s *sessionStack) timeToQRRound(ctx context.Context, ns string, nameList []
 	if req1, err := readAPIRequests(ctx, s.cp.cfg); err == nil && reqErr == nil {
 		r.requests = req1.since(req0)
 	}
+	r.passes = readControllerTimes().since(ctl0)
 	// In name order, so that the lists in results.json line up per resource.
 	for _, name := range nameList {
 		r.qr = append(r.qr, qrAt[name].Sub(created[name]))
+		r.work = append(r.work, workAt[name])
 		r.pod = append(r.pod, podAt[name].Sub(created[name]))
 		started := time.Duration(-1)
 		if pid, err := sessionPID(s.bins.session, uids[name]); err == nil {
@@ -227,12 +238,13 @@ func loadAvg() string {
 // rounds' p50s (and p99 over all resources), the detail says each round's split and how busy
 // the machine was, which is what moves this figure on a shared two-core machine.
 func reportTimeToQR(res *results, rounds []qrRound, n int) {
-	var p50s, all []time.Duration
+	var p50s, all, works []time.Duration
 	var parts []string
 	perRound := []map[string]any{}
 	for i, r := range rounds {
 		p50 := percentile(r.qr, 50)
 		p50s = append(p50s, p50)
+		works = append(works, percentile(r.work, 50))
 		all = append(all, r.qr...)
 		var started []time.Duration
 		for _, d := range r.process {
@@ -240,26 +252,30 @@ func reportTimeToQR(res *results, rounds []qrRound, n int) {
 				started = append(started, d)
 			}
 		}
-		parts = append(parts, fmt.Sprintf("round %d: p50 %.2f s, p99 %.2f s (pod created %.2f, process started %.2f; machine busy %.1f of %d cores, %.1f of them the stack: CPU s API server %.2f, etcd %.2f, bench process %.2f, sessions %.2f; load %s)",
+		parts = append(parts, fmt.Sprintf("round %d: p50 %.2f s, p99 %.2f s (pod created %.2f, process started %.2f; machine busy %.1f of %d cores, %.1f of them the stack: CPU s API server %.2f, etcd %.2f, bench process %.2f, sessions %.2f; the stack's CPU until the median QR %.2f s; load %s)",
 			i+1, p50.Seconds(), percentile(r.qr, 99).Seconds(), percentile(r.pod, 50).Seconds(), percentile(started, 50).Seconds(),
-			r.machine, cpus(), r.stack, r.cpu.apiServer.Seconds(), r.cpu.etcd.Seconds(), r.cpu.bench.Seconds(), r.sessionsCPU.Seconds(), r.load))
+			r.machine, cpus(), r.stack, r.cpu.apiServer.Seconds(), r.cpu.etcd.Seconds(), r.cpu.bench.Seconds(), r.sessionsCPU.Seconds(), percentile(r.work, 50).Seconds(), r.load))
 		if r.requests != "" {
 			fmt.Fprintf(os.Stderr, "   round %d, API server requests: %s\n", i+1, r.requests)
 		}
+		fmt.Fprintf(os.Stderr, "   round %d, controller: %s\n", i+1, r.passes)
 		perRound = append(perRound, map[string]any{"p50Seconds": seconds(p50), "p99Seconds": seconds(percentile(r.qr, 99)),
 			"qrSeconds": durations(r.qr), "podCreatedSeconds": durations(r.pod), "processStartedSeconds": durations(r.process),
 			"podCreatedP50Seconds": seconds(percentile(r.pod, 50)), "processStartedP50Seconds": seconds(percentile(started, 50)),
 			"machineBusyCores": round1(r.machine), "stackCores": round1(r.stack),
 			"cpuSeconds":  map[string]float64{"apiServer": seconds(r.cpu.apiServer), "etcd": seconds(r.cpu.etcd), "bench": seconds(r.cpu.bench), "sessions": seconds(r.sessionsCPU)},
-			"apiRequests": r.requests, "load": r.load, "wallSeconds": seconds(r.wall)})
+			"apiRequests": r.requests, "stackCPUUntilQRSeconds": durations(r.work), "stackCPUUntilQRP50Seconds": seconds(percentile(r.work, 50)),
+			"controller": r.passes, "load": r.load, "wallSeconds": seconds(r.wall)})
 	}
 	p50, p99 := percentile(p50s, 50), percentile(all, 99)
 	res.add(figure{
 		Name: "time to QR", Value: p50.Seconds(), Unit: "s p50", Target: "p50 ≤ 1 s, p99 ≤ 3 s",
 		Pass: p50 <= time.Second && p99 <= 3*time.Second,
-		Detail: fmt.Sprintf("%d resources at once, %d rounds, median of the rounds' p50 %.2f s (spread %.2f–%.2f s), p99 of all %.2f s; %s",
-			n, len(rounds), p50.Seconds(), minD(p50s).Seconds(), maxD(p50s).Seconds(), p99.Seconds(), strings.Join(parts, "; ")),
-		Extra: map[string]any{"p50Seconds": seconds(p50), "p99Seconds": seconds(p99), "resources": n, "rounds": perRound},
+		Detail: fmt.Sprintf("%d resources at once, %d rounds, median of the rounds' p50 %.2f s (spread %.2f–%.2f s), p99 of all %.2f s; the stack's CPU until the median QR %.2f s (spread %.2f–%.2f s); %s",
+			n, len(rounds), p50.Seconds(), minD(p50s).Seconds(), maxD(p50s).Seconds(), p99.Seconds(),
+			percentile(works, 50).Seconds(), minD(works).Seconds(), maxD(works).Seconds(), strings.Join(parts, "; ")),
+		Extra: map[string]any{"p50Seconds": seconds(p50), "p99Seconds": seconds(p99), "resources": n, "rounds": perRound,
+			"stackCPUUntilMedianQRSeconds": seconds(percentile(works, 50))},
 	})
 }
 
