@@ -245,6 +245,9 @@ func (r *WhatsAppConnectionReconciler) Reconcile(ctx context.Context, req ctrl.R
 	pass := newPass(wac)
 	result, err := r.reconcile(ctx, pass)
 	r.warnGivenUp(pass)
+	if pass.statusNext {
+		return result, err
+	}
 	if applyErr := r.applyStatus(ctx, pass); applyErr != nil && err == nil {
 		err = applyErr
 	}

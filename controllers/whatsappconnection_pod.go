@@ -118,8 +118,18 @@ func (r *WhatsAppConnectionReconciler) ensurePod(ctx context.Context, p *pass) (
 	}
 	p.pod = desired
 	r.normal(p.wac, "SessionPodCreated", "Create", "created session pod "+desired.Name)
-	return nil, nil
+	// A pass that created the pod ends here, and the next one, queued behind the resources still
+	// waiting for their first, makes the send API's Service and binding and writes the status:
+	// of many resources applied at once, every pod is created before any of those, which the
+	// session needs neither to start nor to show a QR code.
+	p.statusNext = true
+	return stopFor(followUpAfter)
 }
+
+// followUpAfter is when the pass after the one that created the pod is queued: by then the
+// cache normally holds the pod (otherwise that pass finds it by a failed create, see
+// alreadyExists, and looks again a second later).
+const followUpAfter = 100 * time.Millisecond
 
 // stop2 ends the pass, or fails it with err.
 func stop2(err error) (*ctrl.Result, error) {

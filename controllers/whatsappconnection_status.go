@@ -31,6 +31,9 @@ type pass struct {
 	degraded  *verdict // Degraded=True and halted (reconnect limit)
 	waiting   *verdict // Ready=False while the controller waits for an input
 	suspended bool
+	// statusNext: the pass ended to let the next one finish (see ensurePod), which writes the
+	// status.
+	statusNext bool
 }
 
 func newPass(wac *whatsappv1alpha1.WhatsAppConnection) *pass {
