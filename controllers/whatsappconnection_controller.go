@@ -69,6 +69,9 @@ type WhatsAppConnectionReconciler struct {
 
 	// leases remembers each session Lease as last seen and since when, by this clock.
 	leases leaseObserver
+	// bindingsCached: the manager's cache holds (and watches) the session ClusterRoleBindings it
+	// made (cacheOwnBindings); otherwise ensureAuthDelegation reads them from the API server.
+	bindingsCached bool
 }
 
 // Options configure a reconciler beyond what its manager provides.

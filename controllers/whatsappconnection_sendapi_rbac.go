@@ -33,6 +33,7 @@ import (
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterrolebindings,verbs=get;create;update;delete
+// (list and watch: whatsappconnection_sendapi_cache.go)
 
 // authDelegatorRole is the built-in ClusterRole with tokenreviews and subjectaccessreviews create.
 const authDelegatorRole = "system:auth-delegator"
@@ -67,18 +68,24 @@ func desiredAuthDelegatorBinding(wac *whatsappv1alpha1.WhatsAppConnection) *rbac
 }
 
 // ensureAuthDelegation creates the session's ClusterRoleBinding, or puts its subjects back. It
-// reads around the cache: the manager does not list or watch ClusterRoleBindings. A manager
-// installed for some namespaces only (Roles, no cluster-wide rights) cannot grant it: the
-// connection works without it, and its send API answers 503 until a cluster admin binds
-// system:auth-delegator to the session's ServiceAccount.
+// reads the binding from the cache when the manager caches its own (whatsappconnection_sendapi_cache.go),
+// otherwise from the API server. A binding of that name the cache does not hold (not labelled
+// as ours, or not seen yet) makes the create fail: it is then read from the API server and
+// judged like any other. A manager installed for some namespaces only (Roles, no cluster-wide
+// rights) cannot grant it: the connection works without it, and its send API answers 503 until
+// a cluster admin binds system:auth-delegator to the session's ServiceAccount.
 func (r *WhatsAppConnectionReconciler) ensureAuthDelegation(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	desired := desiredAuthDelegatorBinding(p.wac)
 	current := &rbacv1.ClusterRoleBinding{}
-	err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(desired), current)
+	var reader client.Reader = r.APIReader
+	if r.bindingsCached {
+		reader = r.Client
+	}
+	err := reader.Get(ctx, client.ObjectKeyFromObject(desired), current)
 	if apierrors.IsNotFound(err) {
 		err = r.Create(ctx, desired)
 		if apierrors.IsAlreadyExists(err) {
-			err = nil
+			err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(desired), current)
 		}
 	}
 	if apierrors.IsForbidden(err) {

@@ -91,6 +91,9 @@ func (r *WhatsAppConnectionReconciler) SetupWithManager(ctx context.Context, mgr
 	if err := r.observeLeases(ctx, mgr); err != nil {
 		return err
 	}
+	if r.bindingsCached {
+		b = b.Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(mapBindingOwner), builder.WithPredicates(noBindingCreates))
+	}
 	return b.
 		Named("whatsappconnection").
 		For(&whatsappv1alpha1.WhatsAppConnection{}, builder.WithPredicates(worthAPass{})).
