@@ -203,6 +203,11 @@ func startCountingProxy(target *rest.Config) (*countingProxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The proxy passes on the client's Accept-Encoding and adds none of its own: a client that
+	// turned compression off (the manager does) must not have its watches gzipped by the API
+	// server on the proxy's behalf.
+	target = rest.CopyConfig(target)
+	target.DisableCompression = true
 	tr, err := rest.TransportFor(target)
 	if err != nil {
 		return nil, err

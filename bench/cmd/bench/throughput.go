@@ -137,9 +137,11 @@ func measureSide(ctx context.Context, o options, s side) (measured, error) {
 		defer stop()
 	}
 	proxy.reset()
+	profiled := apiServerProfile(ctx, cp.cfg, s.ns)
 	cpu, start := readCPU(), time.Now()
 	err = s.run(pc, cp)
 	m.took, m.cpu, m.requests = time.Since(start), readCPU().sub(cpu), proxy.snapshot()
+	profiled()
 	return m, err
 }
 
