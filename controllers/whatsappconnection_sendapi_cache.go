@@ -6,6 +6,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,13 +38,21 @@ func mayWatchClusterRoleBindings(ctx context.Context, cfg *rest.Config) (bool, e
 			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: rbacv1.GroupName, Resource: "clusterrolebindings"},
 		}}
 		if err := c.Create(ctx, review); err != nil {
-			return false, err
+			// A cluster that does not let it ask is treated as one that does not let it watch.
+			return false, ignoreForbidden(err)
 		}
 		if !review.Status.Allowed {
 			return false, nil
 		}
 	}
 	return true, nil
+}
+
+func ignoreForbidden(err error) error {
+	if apierrors.IsForbidden(err) {
+		return nil
+	}
+	return err
 }
 
 // cacheOwnBindings adds the session ClusterRoleBindings, and only those, to the cache options.
