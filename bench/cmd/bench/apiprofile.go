@@ -50,7 +50,6 @@ func apiServerProfile(ctx context.Context, cfg *rest.Config, side string) func()
 		defer func() { _ = f.Close() }()
 		_, _ = io.Copy(f, resp.Body)
 	}
-	fmt.Fprintln(os.Stderr, "apiserver profile: host", cfg.Host, cfg.APIPath)
 	save("/metrics", prefix+side+".metrics.before")
 	done := make(chan struct{})
 	go func() {
