@@ -55,3 +55,41 @@ func TestTrimUnmapsTheBinaryAndTheProcessRunsOn(t *testing.T) {
 		t.Errorf("after Trim: %s, %v", b, err)
 	}
 }
+
+// The periodic trim of an idle session: after the first, it unmaps the same regions without
+// reading /proc/self/smaps again, whose read and parse allocated ~300 KiB and ran code an idle
+// session runs for nothing else (each trim mapped part of what it had just unmapped back).
+func TestTrimBinaryRepeatsWithoutReadingSmaps(t *testing.T) {
+	if _, err := Trim(); err != nil {
+		t.Fatal(err)
+	}
+	regions, err := ownRegions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := os.Open("/proc/self/mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = mem.Close() }()
+	var size int64
+	for _, m := range regions {
+		if _, err := mem.ReadAt(make([]byte, m.hi-m.lo), int64(m.lo)); err != nil {
+			t.Fatal(err)
+		}
+		size += int64(m.hi-m.lo) / 1024
+	}
+	res, err := TrimBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("before %+v, after %+v, %d regions, %d KiB unmapped of %d KiB", res.Before, res.After, res.Mappings, res.Unmapped, size)
+	if res.Mappings != len(regions) || res.Unmapped < size/2 {
+		t.Errorf("TrimBinary unmapped %d regions, %d KiB; want the %d regions, most of their %d KiB", res.Mappings, res.Unmapped, len(regions), size)
+	}
+	// Two small reads of /proc/self/status and the madvise calls; a read of smaps is
+	// thousands of allocations (a string per field of each of its lines).
+	if allocs := testing.AllocsPerRun(5, func() { _, _ = TrimBinary() }); allocs > 40 {
+		t.Errorf("TrimBinary made %.0f allocations, want a few: it reads /proc/self/smaps again", allocs)
+	}
+}

@@ -51,7 +51,7 @@ func TestDroppableIsTheExecutablesCleanReadOnlyRegions(t *testing.T) {
 }
 
 func TestResidentReadsStatus(t *testing.T) {
-	r := resident(strings.NewReader("Name:\tsession\nVmRSS:\t   33520 kB\nRssAnon:\t    9912 kB\nRssFile:\t   23608 kB\n"))
+	r := resident([]byte("Name:\tsession\nVmRSS:\t   33520 kB\nRssAnon:\t    9912 kB\nRssFile:\t   23608 kB\nRssShmem:\t 0 kB"))
 	if r != (Resident{RSS: 33520, Anon: 9912, File: 23608}) {
 		t.Errorf("resident = %+v", r)
 	}
