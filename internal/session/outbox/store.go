@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -72,6 +73,9 @@ type Store struct {
 	dialect string
 	// Limit bounds the unfinished (queued or sending) rows; Submit answers ErrFull beyond it.
 	Limit int
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // the worker's periodic reads, prepared once (see prepared)
 }
 
 // DefaultLimit is the default bound of unfinished messages: a day of sending at the default rate
@@ -210,16 +214,59 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]Message, error) {
 // now: the next message to send in each chat. A chat whose oldest unfinished row waits for a
 // retry has no head, so nothing overtakes it.
 func (s *Store) Heads(ctx context.Context, now time.Time, limit int) ([]Message, error) {
-	return s.query(ctx, `SELECT `+columns+` FROM waoperator_outbox o
-		WHERE o.seq IN (SELECT MIN(seq) FROM waoperator_outbox WHERE state IN `+unfinished+` GROUP BY chat)
-		AND o.next_attempt_at <= $1 ORDER BY o.seq LIMIT $2`, now.UnixMilli(), limit)
+	stmt, err := s.prepared(ctx, headsQuery)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := stmt.QueryContext(ctx, now.UnixMilli(), limit)
+	return scanMessages(rows, err)
+}
+
+const headsQuery = `SELECT ` + columns + ` FROM waoperator_outbox o
+		WHERE o.seq IN (SELECT MIN(seq) FROM waoperator_outbox WHERE state IN ` + unfinished + ` GROUP BY chat)
+		AND o.next_attempt_at <= $1 ORDER BY o.seq LIMIT $2`
+
+const nextDueQuery = `SELECT MIN(next_attempt_at) FROM waoperator_outbox WHERE state IN ` + unfinished
+
+// prepared returns q prepared on the database, once per Store until closeStatements. The
+// worker runs Heads and NextDue every few seconds while the session idles; parsing and
+// planning them anew each time was most of the SQLite code an idle session ran, and the
+// pages of that code are resident memory (docs/benchmarks.md, "Where the MiB go").
+func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if stmt := s.stmts[q]; stmt != nil {
+		return stmt, nil
+	}
+	stmt, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[q] = stmt
+	return stmt, nil
+}
+
+// closeStatements closes what prepared made; the worker calls it when it stops.
+func (s *Store) closeStatements() {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	for q, stmt := range s.stmts {
+		_ = stmt.Close()
+		delete(s.stmts, q)
+	}
 }
 
 // NextDue is the earliest retry time of an unfinished row (zero when none waits).
 func (s *Store) NextDue(ctx context.Context) (time.Time, error) {
+	stmt, err := s.prepared(ctx, nextDueQuery)
+	if err != nil {
+		return time.Time{}, err
+	}
 	var next sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM waoperator_outbox WHERE state IN `+unfinished).Scan(&next)
-	if err != nil || !next.Valid {
+	if err := stmt.QueryRowContext(ctx).Scan(&next); err != nil || !next.Valid {
 		return time.Time{}, err
 	}
 	return time.UnixMilli(next.Int64), nil
@@ -335,7 +382,11 @@ func (s *Store) Receipt(ctx context.Context, waIDs []string, kind State, at time
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) ([]Message, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	return scanMessages(s.db.QueryContext(ctx, q, args...))
+}
+
+// scanMessages reads the rows of a query of columns, and closes them.
+func scanMessages(rows *sql.Rows, err error) ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}

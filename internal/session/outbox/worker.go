@@ -119,6 +119,7 @@ func (w *Worker) Notify() {
 func (w *Worker) Run(ctx context.Context) {
 	w.defaults()
 	wake := w.wake()
+	defer w.Store.closeStatements()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	inflight := map[string]bool{}
