@@ -76,7 +76,7 @@ func buildBinaries(ctx context.Context, moduleRoot string) (*binaries, error) {
 	}
 	b := &binaries{dir: dir, session: filepath.Join(dir, "bin", "session"), manager: filepath.Join(dir, "bin", "manager")}
 	for _, args := range [][]string{
-		{"build", "-tags", "fakewa", "-o", b.session, "./cmd/session"},
+		{"build", "-tags", "fakewa", "-o", b.session + ".linked", "./cmd/session"},
 		{"build", "-o", b.manager, "./cmd/manager"},
 	} {
 		fmt.Fprintln(os.Stderr, "go", strings.Join(args, " "))
@@ -88,6 +88,10 @@ func buildBinaries(ctx context.Context, moduleRoot string) (*binaries, error) {
 			b.cleanup()
 			return nil, fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
 		}
+	}
+	if err := installLikeAnImage(b.session+".linked", b.session); err != nil {
+		b.cleanup()
+		return nil, err
 	}
 	return b, nil
 }
