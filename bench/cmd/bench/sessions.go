@@ -320,6 +320,7 @@ func benchIdle(ctx context.Context, o options, s *sessionStack, ns string, nameL
 	// its binary's pages every 30 s (--release-binary-pages-every), so one reading would fall
 	// anywhere between its low and its high.
 	var late, peak memorySample
+	var readings []int64 // every RSS reading of every session, for the distribution
 	for end := time.Now().Add(window); time.Now().Before(end); {
 		if err := sleep(ctx, min(memorySampleEvery, time.Until(end))); err != nil {
 			return err
@@ -328,6 +329,7 @@ func benchIdle(ctx context.Context, o options, s *sessionStack, ns string, nameL
 			return err
 		}
 		peak = peak.highest(late)
+		readings = append(readings, late.rss...)
 		fmt.Fprintf(os.Stderr, "   idle memory, %s to go: RSS median %.1f MiB, max %.1f MiB\n",
 			time.Until(end).Round(time.Second), mib(median(late.rss)), mib(slices.Max(late.rss)))
 	}
@@ -343,7 +345,7 @@ func benchIdle(ctx context.Context, o options, s *sessionStack, ns string, nameL
 			}
 		}
 	}
-	peak.report(res, early, late, window)
+	peak.report(res, early, late, readings, window)
 	perHour := float64(total) / float64(len(idle)) * (float64(time.Hour) / float64(window))
 	res.add(figure{
 		Name: "API writes", Value: perHour, Unit: "per session-hour", Target: "≤ 400", Pass: perHour <= 400,
@@ -396,6 +398,16 @@ func (s *sessionStack) sessionMemory(ctx context.Context, ns string, idle []stri
 	return m, nil
 }
 
+// quantile is the q-th percentile of v (nearest rank); 0 for none.
+func quantile(v []int64, q int) int64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[min(len(v)-1, len(v)*q/100)]
+}
+
 func median(v []int64) int64 {
 	v = slices.Clone(v)
 	slices.Sort(v)
@@ -404,8 +416,8 @@ func median(v []int64) int64 {
 
 // report adds the session memory figures (RSS of the largest, PSS per session with all of them
 // on one node) from m, each session's highest reading through the idle window; early is the
-// reading 15 s after pairing, end the last one of the window.
-func (m memorySample) report(res *results, early, end memorySample, window time.Duration) {
+// reading 15 s after pairing, end the last one of the window, readings all of them.
+func (m memorySample) report(res *results, early, end memorySample, readings []int64, window time.Duration) {
 	largest := 0
 	for i := range m.rss {
 		if m.rss[i] > m.rss[largest] {
@@ -415,13 +427,15 @@ func (m memorySample) report(res *results, early, end memorySample, window time.
 	maxRSS := m.rss[largest]
 	res.add(figure{
 		Name: "session memory", Value: mib(maxRSS), Unit: "MiB RSS (max)", Target: "≤ 24 MiB", Pass: mib(maxRSS) <= 24,
-		Detail: fmt.Sprintf("%d connected sessions idle %s, each one's highest of readings every %s: median %.1f MiB, max %.1f MiB (VmRSS; of the max, anonymous %.1f MiB, file-backed %.1f MiB; PSS %.1f MiB); at the end of the window median %.1f MiB; 15 s after pairing median %.1f MiB (anonymous %.1f, file-backed %.1f)",
+		Detail: fmt.Sprintf("%d connected sessions idle %s, each one's highest of readings every %s: median %.1f MiB, max %.1f MiB (VmRSS; of the max, anonymous %.1f MiB, file-backed %.1f MiB; PSS %.1f MiB); at the end of the window median %.1f MiB; all %d readings p50 %.1f, p90 %.1f MiB; 15 s after pairing median %.1f MiB (anonymous %.1f, file-backed %.1f)",
 			len(m.rss), window, memorySampleEvery, mib(median(m.rss)), mib(maxRSS), mib(m.anon[largest]), mib(m.file[largest]), mib(m.pss[largest]),
-			mib(median(end.rss)), mib(median(early.rss)), mib(median(early.anon)), mib(median(early.file))),
+			mib(median(end.rss)), len(readings), mib(quantile(readings, 50)), mib(quantile(readings, 90)),
+			mib(median(early.rss)), mib(median(early.anon)), mib(median(early.file))),
 		Extra: map[string]any{"rssKiB": m.rss, "anonKiB": m.anon, "fileKiB": m.file, "maxAnonKiB": m.anon[largest],
 			"maxFileKiB": m.file[largest], "maxPssKiB": m.pss[largest], "idleSeconds": window.Seconds(),
 			"earlyRssKiB": early.rss, "earlyAnonKiB": early.anon, "earlyFileKiB": early.file,
-			"endRssKiB": end.rss, "endAnonKiB": end.anon, "endFileKiB": end.file, "sampleEverySeconds": memorySampleEvery.Seconds()},
+			"endRssKiB": end.rss, "endAnonKiB": end.anon, "endFileKiB": end.file, "sampleEverySeconds": memorySampleEvery.Seconds(),
+			"readingsP50KiB": quantile(readings, 50), "readingsP90KiB": quantile(readings, 90)},
 	})
 	// PSS divides each shared page among the processes that map it: with n sessions on a node,
 	// what the node pays per session (the binary's pages once, the heaps each).
