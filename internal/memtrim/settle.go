@@ -39,25 +39,30 @@ func afterSettled(ctx context.Context, ready func() bool, settle time.Duration, 
 	}
 }
 
-// Every calls trim every period while ready() holds, and reports each result to done, until
-// ctx ends. An idle session maps back the pages of what it runs (Lease renewals, keepalives,
-// the GC, the send API's and events' timers); unmapped again each period, they stay what the
-// last period ran instead of adding up over the hours.
+// Every calls trim every period, and after each garbage collection, while ready() holds, and
+// reports each result to done, until ctx ends. An idle session maps back the pages of what it
+// runs (Lease renewals, keepalives, the send API's and events' timers); unmapped again each
+// period, they stay what the last period ran instead of adding up over the hours. What a
+// collection maps (see gcCycles) is unmapped right after it instead of staying for the rest
+// of the period.
 func Every(ctx context.Context, ready func() bool, period time.Duration, trim func() (Result, error), done func(Result, error)) {
 	t := time.NewTicker(period)
 	defer t.Stop()
-	every(ctx, ready, t.C, trim, done)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	every(ctx, ready, t.C, gcCycles(ctx), trim, done)
 }
 
-func every(ctx context.Context, ready func() bool, ticks <-chan time.Time, trim func() (Result, error), done func(Result, error)) {
+func every(ctx context.Context, ready func() bool, ticks <-chan time.Time, gcs <-chan struct{}, trim func() (Result, error), done func(Result, error)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticks:
-			if ready() {
-				done(trim())
-			}
+		case <-gcs:
+		}
+		if ready() {
+			done(trim())
 		}
 	}
 }

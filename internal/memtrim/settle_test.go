@@ -2,6 +2,7 @@ package memtrim
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,7 +75,7 @@ func TestEveryTrimsOnlyWhileReady(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	finished := make(chan struct{})
 	go func() {
-		every(ctx, func() bool { polls++; return readiness[polls-1] }, ticks,
+		every(ctx, func() bool { polls++; return readiness[polls-1] }, ticks, nil,
 			func() (Result, error) { trims = append(trims, polls); return Result{}, nil }, func(Result, error) {})
 		close(finished)
 	}()
@@ -86,4 +87,23 @@ func TestEveryTrimsOnlyWhileReady(t *testing.T) {
 	if len(trims) != 2 || trims[0] != 3 || trims[1] != 4 {
 		t.Errorf("trimmed at ticks %v, want [3 4]: the ticks at which the session was ready", trims)
 	}
+}
+
+// A collection maps the stack maps and type data it reads; the trim that follows it unmaps
+// them at once instead of at the end of the period.
+func TestEveryTrimsAfterEachCollection(t *testing.T) {
+	g := gomega.NewWithT(t)
+	var trims atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	go func() {
+		Every(ctx, func() bool { return true }, time.Hour, func() (Result, error) { trims.Add(1); return Result{}, nil }, func(Result, error) {})
+		close(finished)
+	}()
+	for round := int32(1); round <= 3; round++ {
+		g.Eventually(func() int32 { runtime.GC(); return trims.Load() }).Should(gomega.BeNumerically(">=", round),
+			"no trim after collection %d, with the period an hour away", round)
+	}
+	cancel()
+	g.Eventually(finished).Should(gomega.BeClosed())
 }
