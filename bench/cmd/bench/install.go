@@ -11,16 +11,16 @@ import (
 // through), then fsync.
 //
 // Why it matters for the memory figures: most of an idle session's RSS is pages of its own
-// binary, and since Linux 6.x (large folios in the page cache, ext4 from 6.16, xfs earlier) a
-// fault maps the whole folio it hits, 4 KiB to 1 MiB. How big the binary's folios are depends on
-// how the file came into the page cache: the Go linker writes its output through a shared
+// binary, and on current kernels (large folios in the page cache of ext4 and xfs; 6.18 here) a
+// fault maps the whole folio it hits, 4 KiB to 1 MiB. How big the binary's folios are depends
+// on how the file came into the page cache. The Go linker writes its output through a shared
 // mapping, which left a layout that differed from build to build (a touch every 256 KiB mapped
-// 69 KiB on average of one build, 104 KiB of another, same code); written by write(2) it is
-// 64 KiB, the kernel's fault-around (with 1 MiB writes it was 1 MiB: the write size makes the
-// folios); read back after eviction it is up to read_ahead_kb's folios (144 KiB on this
-// machine). Without this step two builds of the same code differed by
-// ~2 MiB of idle RSS, more than the changes being measured (docs/benchmarks.md, "Where the MiB
-// go").
+// 69 KiB on average in main's build, 104 KiB in a branch's that changed one small package);
+// written by write(2) in 32 KiB blocks it is 64 KiB, the kernel's fault-around (in 1 MiB
+// blocks, 1 MiB: the write size makes the folios); read back after eviction, read_ahead_kb's
+// folios (144 KiB on this machine). In one run the build with the larger folios had 2.5 MiB
+// more of its binary resident at its highest reading than the other, more than the changes
+// being measured (docs/benchmarks.md, "Fourth round").
 func installLikeAnImage(linked, dst string) (err error) {
 	src, err := os.Open(linked)
 	if err != nil {
