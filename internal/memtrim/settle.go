@@ -44,22 +44,32 @@ func afterSettled(ctx context.Context, ready func() bool, settle time.Duration, 
 // runs (Lease renewals, keepalives, the send API's and events' timers); unmapped again each
 // period, they stay what the last period ran instead of adding up over the hours. What a
 // collection maps (see gcCycles) is unmapped right after it instead of staying for the rest
-// of the period.
+// of the period, and again afterGC later: the collection shrank goroutine stacks, and their
+// growing back on the next Lease renewal or keepalive reads pclntab like the collection did.
 func Every(ctx context.Context, ready func() bool, period time.Duration, trim func() (Result, error), done func(Result, error)) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	every(ctx, ready, t.C, gcCycles(ctx), trim, done)
+	every(ctx, ready, t.C, gcCycles(ctx), afterGC, trim, done)
 }
 
-func every(ctx context.Context, ready func() bool, ticks <-chan time.Time, gcs <-chan struct{}, trim func() (Result, error), done func(Result, error)) {
+// afterGC is when the second trim after a collection runs: after the session's 5 s and 10 s
+// timers (outbox, Lease) have run once.
+const afterGC = 12 * time.Second
+
+func every(ctx context.Context, ready func() bool, ticks <-chan time.Time, gcs <-chan struct{}, again time.Duration,
+	trim func() (Result, error), done func(Result, error)) {
+	var second <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticks:
 		case <-gcs:
+			second = time.After(again)
+		case <-second:
+			second = nil
 		}
 		if ready() {
 			done(trim())

@@ -75,7 +75,7 @@ func TestEveryTrimsOnlyWhileReady(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	finished := make(chan struct{})
 	go func() {
-		every(ctx, func() bool { polls++; return readiness[polls-1] }, ticks, nil,
+		every(ctx, func() bool { polls++; return readiness[polls-1] }, ticks, nil, time.Hour,
 			func() (Result, error) { trims = append(trims, polls); return Result{}, nil }, func(Result, error) {})
 		close(finished)
 	}()
@@ -106,4 +106,19 @@ func TestEveryTrimsAfterEachCollection(t *testing.T) {
 	}
 	cancel()
 	g.Eventually(finished).Should(gomega.BeClosed())
+}
+
+// After a collection: a trim at once, and one more a moment later, when the stacks the
+// collection shrank have grown back; nothing more until the next collection or tick.
+func TestEveryTrimsTwiceAfterACollection(t *testing.T) {
+	g := gomega.NewWithT(t)
+	var trims atomic.Int32
+	gcs := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go every(ctx, func() bool { return true }, nil, gcs, 50*time.Millisecond,
+		func() (Result, error) { trims.Add(1); return Result{}, nil }, func(Result, error) {})
+	gcs <- struct{}{}
+	g.Eventually(trims.Load).Should(gomega.Equal(int32(2)))
+	g.Consistently(trims.Load, 200*time.Millisecond).Should(gomega.Equal(int32(2)))
 }
