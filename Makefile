@@ -113,14 +113,24 @@ CHAOS_SUITES = TestChaos|TestChaosEvents
 # for every test in them.
 ENVTEST_PACKAGES = /test/install$$|/test/image$$
 ENVTEST_SUITES = TestAPIAdmission|TestControllers|TestLocalRunner|TestPlugin|TestSession|$(E2E_SUITES)|$(CHAOS_SUITES)
+# The session's process-kill tests: each runs the session's client in child processes and
+# SIGKILLs them in the middle of a write, as a node failure would; seconds each, the longest
+# tests of test-unit were it to run them. test-chaos runs them (and make test, as every test).
+KILL_TESTS = TestOutboxSendsEveryMessageOnceThroughThreeKills|TestInboxLosesNothingWhenTheProcessDiesAroundTheCommit
+
+# How many test binaries test-unit builds or runs at once (go test's -p; its default is the core count).
+UNIT_PARALLEL ?= 4
 
 .PHONY: test-unit
 test-unit: ## Fast tier: every test that needs no control plane (pure logic, fakewa with the real whatsmeow client, SQLite). Warm: under 30 s.
 	@# Packages that hold nothing but envtest suites are not linked at all (hack/unit-packages.sh);
 	@# the files of a suite that shares its package with unit tests say //go:build !unit, so
-	@# those test binaries link no envtest.
+	@# those test binaries link no envtest. Most of the tier's CPU time is linking test binaries:
+	@# -ldflags=-w leaves out their DWARF (a debugger's, not a test's; about a fifth of each link),
+	@# and -p lets links go on while other binaries' tests wait on timers and sockets.
 	KUBEBUILDER_ASSETS=/nonexistent/test-unit-needs-no-control-plane \
-		go test -tags unit $$(hack/unit-packages.sh '$(ENVTEST_SUITES)' '$(ENVTEST_PACKAGES)') -skip '^($(ENVTEST_SUITES))$$'
+		go test -tags unit $$(hack/unit-packages.sh '$(ENVTEST_SUITES)|$(KILL_TESTS)' '$(ENVTEST_PACKAGES)') \
+		-skip '^($(ENVTEST_SUITES)|$(KILL_TESTS))$$' -ldflags=-w -p $(UNIT_PARALLEL)
 
 .PHONY: test-integration
 test-integration: envtest ## The envtest suites (controller, admission, session runtime, local runner, plugin, installers), without e2e and chaos.
@@ -132,8 +142,9 @@ test-e2e: envtest ## End to end: `make run FAKE_WHATSAPP=1`'s stack driven by ku
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test ./test/e2e/... ./cmd/localdev/... -run '^($(E2E_SUITES))$$' -count=1 -timeout $(TEST_TIMEOUT)
 
 .PHONY: test-chaos
-test-chaos: envtest ## The seeded chaos suite (kills, stops, API cuts, restarts) with its invariants.
+test-chaos: envtest ## The seeded chaos suite (kills, stops, API cuts, restarts) with its invariants, and the session's process-kill tests.
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test ./test/chaos/... -run '^($(CHAOS_SUITES))$$' -count=1 -timeout $(TEST_TIMEOUT) -v
+	go test ./internal/session/whatsapp -run '^($(KILL_TESTS))$$' -count=1 -timeout $(TEST_TIMEOUT)
 
 .PHONY: bench
 bench: ## Benchmarks on the embedded control plane, local runner and fakewa (not in make test; BENCH_QUICK=1: small counts). Writes bench/results.json.
