@@ -128,8 +128,6 @@ func (c *child) killedBySIGKILL(g Gomega) {
 
 func dsn(path string) string { return whatsapp.SQLiteDSN(path) }
 
-// pairStore pairs a device on a fresh SQLite store (a plain whatsmeow client, closed after
-// it uploaded its pre-keys) and returns the store path and the device.
 // startPaired starts a fake WhatsApp server for the test and pairs a device store with it as
 // number: the server, the store's path and the phone.
 func startPaired(t testing.TB, number string) (*fakewa.Server, string, *fakewa.Device) {
@@ -143,6 +141,21 @@ func startPaired(t testing.TB, number string) (*fakewa.Server, string, *fakewa.D
 	return srv, path, d
 }
 
+// startPairedForChild is startPaired plus the client config file through which a child
+// process (startChild) reaches the same fake server: the server, the store's path, that file
+// and the phone.
+func startPairedForChild(t testing.TB, number string) (*fakewa.Server, string, string, *fakewa.Device) {
+	t.Helper()
+	srv, path, d := startPaired(t, number)
+	waConfig := filepath.Join(t.TempDir(), "fakewa.json")
+	if err := srv.WriteClientConfig(waConfig); err != nil {
+		t.Fatal(err)
+	}
+	return srv, path, waConfig, d
+}
+
+// pairStore pairs a device on a fresh SQLite store (a plain whatsmeow client, closed after
+// it uploaded its pre-keys) and returns the store path and the device.
 func pairStore(t testing.TB, srv *fakewa.Server, number string) (string, *fakewa.Device) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -217,12 +230,7 @@ func text(g Gomega, ev inbox.Event) string {
 func TestInboxLosesNothingWhenTheProcessDiesAroundTheCommit(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	srv, err := fakewa.Start(fakewa.Options{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = srv.Close() })
-	waConfig := filepath.Join(t.TempDir(), "fakewa.json")
-	g.Expect(srv.WriteClientConfig(waConfig)).To(Succeed())
-	path, d := pairStore(t, srv, "15550008001")
+	srv, path, waConfig, d := startPairedForChild(t, "15550008001")
 	phone := srv.Phone("15550008002")
 	to := types.NewJID("15550008001", types.DefaultUserServer)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,12 +32,7 @@ func outboxRows(g Gomega, path string) map[string]outbox.Message {
 func TestOutboxSendsEveryMessageOnceThroughThreeKills(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	srv, err := fakewa.Start(fakewa.Options{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = srv.Close() })
-	waConfig := filepath.Join(t.TempDir(), "fakewa.json")
-	g.Expect(srv.WriteClientConfig(waConfig)).To(Succeed())
-	path, _ := pairStore(t, srv, "15550009101")
+	srv, path, waConfig, _ := startPairedForChild(t, "15550009101")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
