@@ -60,9 +60,11 @@ type Store struct {
 	OnConn func(ctx context.Context, conn *sql.Conn) (after func())
 }
 
-var schema = map[string]string{
-	"sqlite": `CREATE TABLE IF NOT EXISTS waoperator_inbox (
-	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+// createTable is the inbox's DDL: the dialects differ only in how the key counts up and in
+// what the bytes type is called.
+func createTable(key, bytes string) string {
+	return `CREATE TABLE IF NOT EXISTS waoperator_inbox (
+	seq         ` + key + `,
 	event_id    TEXT    NOT NULL UNIQUE,
 	type        TEXT    NOT NULL,
 	chat        TEXT    NOT NULL,
@@ -70,19 +72,13 @@ var schema = map[string]string{
 	message_id  TEXT    NOT NULL,
 	ts          BIGINT  NOT NULL,
 	received_at BIGINT  NOT NULL,
-	data        BLOB    NOT NULL
-)`,
-	"postgres": `CREATE TABLE IF NOT EXISTS waoperator_inbox (
-	seq         BIGSERIAL PRIMARY KEY,
-	event_id    TEXT      NOT NULL UNIQUE,
-	type        TEXT      NOT NULL,
-	chat        TEXT      NOT NULL,
-	sender      TEXT      NOT NULL,
-	message_id  TEXT      NOT NULL,
-	ts          BIGINT    NOT NULL,
-	received_at BIGINT    NOT NULL,
-	data        BYTEA     NOT NULL
-)`,
+	data        ` + bytes + ` NOT NULL
+)`
+}
+
+var schema = map[string]string{
+	"sqlite":   createTable("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"),
+	"postgres": createTable("BIGSERIAL PRIMARY KEY", "BYTEA"),
 }
 
 // Open creates the inbox table if it is missing. dialect is "sqlite" or "postgres".
