@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/session/ctxtime"
 )
 
 // followConnection sends the resource to out each time it changes, newest only (out holds one).
@@ -16,14 +17,14 @@ func followConnection(ctx context.Context, api *apiClient, out chan *whatsappv1a
 		wac, err := api.getConnection(ctx)
 		if err != nil {
 			log.V(1).Info("cannot read the resource; trying again", "error", err.Error())
-			sleep(ctx, retry)
+			ctxtime.Sleep(ctx, retry)
 			continue
 		}
 		offer(out, wac)
 		w, err := api.watchConnection(ctx, wac.ResourceVersion)
 		if err != nil {
 			log.V(1).Info("cannot watch the resource; trying again", "error", err.Error())
-			sleep(ctx, retry)
+			ctxtime.Sleep(ctx, retry)
 			continue
 		}
 		drain(ctx, w, out)
@@ -59,14 +60,5 @@ func offer[T any](out chan T, v T) {
 			default:
 			}
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

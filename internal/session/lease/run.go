@@ -3,7 +3,8 @@ package lease
 import (
 	"context"
 	"errors"
-	"time"
+
+	"github.com/waoperator/whatsapp-operator/internal/session/ctxtime"
 )
 
 // Acquire blocks until this session holds the Lease, reading it every StandbyPoll rather than
@@ -20,7 +21,7 @@ func (e *Elector) Acquire(ctx context.Context) bool {
 		if err != nil && ctx.Err() == nil {
 			e.log.V(1).Info("cannot take the session Lease yet", "error", err.Error())
 		}
-		if sleep(ctx, e.timings.StandbyPoll); ctx.Err() != nil {
+		if ctxtime.Sleep(ctx, e.timings.StandbyPoll); ctx.Err() != nil {
 			return false
 		}
 	}
@@ -77,7 +78,7 @@ func (e *Elector) Hold(ctx context.Context, work func(context.Context) error) er
 func (e *Elector) renew(ctx context.Context) error {
 	next := e.timings.RetryPeriod
 	for {
-		if sleep(ctx, next); ctx.Err() != nil {
+		if ctxtime.Sleep(ctx, next); ctx.Err() != nil {
 			return nil
 		}
 		// Each attempt is bounded by RequestTimeout, not by the renew deadline: a request that a
@@ -97,14 +98,5 @@ func (e *Elector) renew(ctx context.Context) error {
 			e.log.Info("Lease renewal failed; trying again", "error", err.Error())
 			next = e.timings.StandbyPoll
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
