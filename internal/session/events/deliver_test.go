@@ -194,8 +194,7 @@ func TestEveryEventReachesAFlakySinkInOrderPerChat(t *testing.T) {
 
 func TestSinkRefusalIsNotRetriedAndRetryAfterIsHonoured(t *testing.T) {
 	g := NewWithT(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
 	box, cursors := openInbox(t)
 	fill(t, box, 1, 2)
 

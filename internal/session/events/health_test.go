@@ -1,7 +1,6 @@
 package events_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -21,25 +20,12 @@ import (
 // marked as such, and the sink moves on.
 func TestSinkHealthFlipsAndRefusedEventsAreDeadLettered(t *testing.T) {
 	g := NewWithT(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
 	box, cursors := openInbox(t)
 	fill(t, box, 1, 2)
 
-	var down atomic.Bool
-	down.Store(true)
-	var calls atomic.Int32
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case calls.Add(1) == 1:
-			w.WriteHeader(http.StatusUnprocessableEntity) // the first event: refused for good
-		case down.Load():
-			w.WriteHeader(http.StatusBadGateway)
-		default:
-			w.WriteHeader(http.StatusNoContent)
-		}
-	}))
-	defer sink.Close()
+	// The first event is refused for good (422), the next ones meet an outage (502).
+	sink := newSwitchableSink(t, http.StatusUnprocessableEntity, http.StatusBadGateway)
 	var mu sync.Mutex
 	var dead []http.Header
 	dls := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +53,7 @@ func TestSinkHealthFlipsAndRefusedEventsAreDeadLettered(t *testing.T) {
 	g.Expect(dead[0].Get("ce-sequence")).To(Equal("1"))
 	mu.Unlock()
 
-	down.Store(false)
+	sink.down.Store(false)
 	g.Eventually(failing).WithTimeout(10 * time.Second).Should(Equal([]any{false, ""}))
 	g.Eventually(func() events.Stats { return d.Stats() }).Should(And(HaveField("Delivered", BeEquivalentTo(1)), HaveField("Cursor", BeEquivalentTo(2))))
 	g.Expect(flips.Load()).To(BeEquivalentTo(2))
@@ -109,8 +95,7 @@ func TestSinksFromEnvMarksUnusableSinksInsteadOfFailing(t *testing.T) {
 // An unusable sink sends nothing and reports failing with its reason; its events stay.
 func TestAnInvalidSinkSendsNothing(t *testing.T) {
 	g := NewWithT(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
 	box, cursors := openInbox(t)
 	fill(t, box, 1, 1)
 	var calls atomic.Int32

@@ -19,8 +19,7 @@ import (
 
 func TestMetricsShowBacklogUntilTheSinkRecovers(t *testing.T) {
 	g := NewWithT(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
 	box, cursors := openInbox(t)
 	fill(t, box, 2, 3)
 

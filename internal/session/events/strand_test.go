@@ -1,9 +1,7 @@
 package events_test
 
 import (
-	"context"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,8 +18,7 @@ import (
 // the sink's next delivery; the next give-up is a new episode.
 func TestGivenUpEventsWithoutDeadLetterAreOneEpisodeUntilTheSinkDelivers(t *testing.T) {
 	g := NewWithT(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
 	box, cursors := openInbox(t)
 	put := func(id string) {
 		chat := "15550001234@s.whatsapp.net"
@@ -29,18 +26,7 @@ func TestGivenUpEventsWithoutDeadLetterAreOneEpisodeUntilTheSinkDelivers(t *test
 			Chat: chat, Sender: chat, MessageID: id, Time: time.Now(), Data: []byte(`{"text":"personal"}`)})
 		g.Expect(err).NotTo(HaveOccurred())
 	}
-	var down atomic.Bool
-	down.Store(true)
-	var delivered atomic.Int32
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		delivered.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer sink.Close()
+	sink := newSwitchableSink(t, 0, http.StatusServiceUnavailable)
 
 	var reports atomic.Int32
 	d := &events.Deliverer{
@@ -63,12 +49,12 @@ func TestGivenUpEventsWithoutDeadLetterAreOneEpisodeUntilTheSinkDelivers(t *test
 	// One report when the sink started failing, one when the episode started: not one per event.
 	g.Expect(reports.Load()).To(BeEquivalentTo(2))
 
-	down.Store(false)
+	sink.down.Store(false)
 	put("B1")
-	g.Eventually(delivered.Load).WithTimeout(10 * time.Second).Should(BeEquivalentTo(1))
+	g.Eventually(sink.delivered.Load).WithTimeout(10 * time.Second).Should(BeEquivalentTo(1))
 	g.Eventually(d.Stranding).Should(Equal(events.Stranding{}), "a delivery ends the episode")
 
-	down.Store(true)
+	sink.down.Store(true)
 	put("C1")
 	g.Eventually(d.Stranding).WithTimeout(10*time.Second).Should(Equal(events.Stranding{Episode: 2, Events: 1, Reason: events.GiveUpMaxAge}),
 		"the next give-up is a new episode")
