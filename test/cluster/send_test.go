@@ -136,45 +136,9 @@ func sendsWithThePlugin(c *connection) {
 
 	phone := e.fake.Phone("+15550007002")
 	grantSend(c, "whatsapp-sender")
-	_, err = kubectlIn(fmt.Sprintf(`apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: send-from-kubectl, namespace: %[1]s}
-rules:
-- apiGroups: [whatsapp.waoperator.io]
-  resources: [whatsappconnections]
-  verbs: [get]
-- apiGroups: [""]
-  resources: [serviceaccounts/token]
-  resourceNames: [whatsapp-sender]
-  verbs: [create]
-- apiGroups: [""]
-  resources: [pods/portforward]
-  verbs: [create]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: send-from-kubectl-no-portforward, namespace: %[1]s}
-rules:
-- apiGroups: [whatsapp.waoperator.io]
-  resources: [whatsappconnections]
-  verbs: [get]
-- apiGroups: [""]
-  resources: [serviceaccounts/token]
-  resourceNames: [whatsapp-sender]
-  verbs: [create]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: sender-person, namespace: %[1]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: send-from-kubectl}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: wa-sender-person}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: no-portforward-person, namespace: %[1]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: send-from-kubectl-no-portforward}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: wa-no-portforward-person}]
-`, c.ns), "apply", "-f", "-")
+	_, err = kubectlIn(personRBAC(c.ns, "send-from-kubectl", "sender-person", "wa-sender-person", true)+"---\n"+
+		personRBAC(c.ns, "send-from-kubectl-no-portforward", "no-portforward-person", "wa-no-portforward-person", false),
+		"apply", "-f", "-")
 	Expect(err).NotTo(HaveOccurred())
 	sender, noForward := personKubeconfig("wa-sender-person"), personKubeconfig("wa-no-portforward-person")
 	// The person can do nothing else: not even read pods (what the Role leaves out).
@@ -242,4 +206,35 @@ func kubectlAs(kubeconfig, pluginDir string, args ...string) (string, error) {
 		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return string(out), nil
+}
+
+// personRBAC is a Role and its RoleBinding to the certificate user user: get connections and
+// create tokens of whatsapp-sender, and with portForward also forward to pods (the README's Role
+// for kubectl; without it, what a person lacking pods/portforward has).
+func personRBAC(ns, role, binding, user string, portForward bool) string {
+	forward := ""
+	if portForward {
+		forward = `
+- apiGroups: [""]
+  resources: [pods/portforward]
+  verbs: [create]`
+	}
+	return fmt.Sprintf(`apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: %[2]s, namespace: %[1]s}
+rules:
+- apiGroups: [whatsapp.waoperator.io]
+  resources: [whatsappconnections]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [serviceaccounts/token]
+  resourceNames: [whatsapp-sender]
+  verbs: [create]%[5]s
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: %[3]s, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: %[2]s}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[4]s}]
+`, ns, role, binding, user, forward)
 }
