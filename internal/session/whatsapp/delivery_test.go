@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 	"go.mau.fi/whatsmeow/types"
 
@@ -83,14 +82,8 @@ func TestPhoneMessagesReachASinkInOrderPerChat(t *testing.T) {
 		// Delivered events leave the inbox at once (the default keeps them 7 days).
 		InboxRetention: time.Nanosecond, PruneEvery: 50 * time.Millisecond,
 	}
-	cli, err := opener.Open(ctx, logr.Discard(), func(error) bool { return true })
-	g.Expect(err).NotTo(HaveOccurred())
+	cli := openConnected(g, ctx, opener)
 	defer func() { _ = cli.Close() }()
-	go func() {
-		for range cli.Events() {
-		}
-	}()
-	g.Expect(cli.Connect(ctx)).To(Succeed())
 
 	to := types.NewJID("15550008201", types.DefaultUserServer)
 	phones := []*fakewa.Phone{srv.Phone("15550008202"), srv.Phone("15550008203"), srv.Phone("15550008204")}
@@ -111,7 +104,7 @@ func TestPhoneMessagesReachASinkInOrderPerChat(t *testing.T) {
 		}
 		return n
 	}).WithTimeout(time.Minute).Should(Equal(24))
-	_, err = d.WaitMailbox(ctx, func(st fakewa.MailboxStats) bool { return st.Pending == 0 })
+	_, err := d.WaitMailbox(ctx, func(st fakewa.MailboxStats) bool { return st.Pending == 0 })
 	g.Expect(err).NotTo(HaveOccurred())
 	sink.mu.Lock()
 	defer sink.mu.Unlock()

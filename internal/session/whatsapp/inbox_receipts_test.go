@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 
 	"github.com/waoperator/whatsapp-operator/internal/session"
@@ -42,14 +41,8 @@ func TestALoginIsAConnectionChangedEvent(t *testing.T) {
 		Store: session.StoreConfig{Type: "sqlite", SQLitePath: path}, Configure: srv.ConfigureClient,
 		Sinks: []events.Sink{{Name: "all", URL: hook.URL + "/all"}, {Name: "messages", URL: hook.URL + "/messages", Types: []string{"message.received"}}},
 	}
-	cli, err := opener.Open(ctx, logr.Discard(), func(error) bool { return true })
-	g.Expect(err).NotTo(HaveOccurred())
+	cli := openConnected(g, ctx, opener)
 	defer func() { _ = cli.Close() }()
-	go func() {
-		for range cli.Events() {
-		}
-	}()
-	g.Expect(cli.Connect(ctx)).To(Succeed())
 	g.Eventually(func() []string {
 		mu.Lock()
 		defer mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 	"go.mau.fi/whatsmeow/types"
 
@@ -23,13 +22,7 @@ func TestInboxKeepsUndecryptableMessagesAsTheirOwnEvents(t *testing.T) {
 	defer cancel()
 
 	opener := whatsapp.Opener{Store: session.StoreConfig{Type: "sqlite", SQLitePath: path}, Configure: srv.ConfigureClient}
-	cli, err := opener.Open(ctx, logr.Discard(), func(error) bool { return true })
-	g.Expect(err).NotTo(HaveOccurred())
-	go func() {
-		for range cli.Events() {
-		}
-	}()
-	g.Expect(cli.Connect(ctx)).To(Succeed())
+	cli := openConnected(g, ctx, opener)
 
 	phone := srv.Phone("15550008102")
 	to := types.NewJID("15550008101", types.DefaultUserServer)

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 	"go.mau.fi/whatsmeow/types"
 	"golang.org/x/time/rate"
@@ -29,13 +28,7 @@ func openForSending(t *testing.T, g Gomega, srv *fakewa.Server, path string) (se
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cli, err := opener.Open(ctx, logr.Discard(), func(error) bool { return true })
-	g.Expect(err).NotTo(HaveOccurred())
-	go func() {
-		for range cli.Events() {
-		}
-	}()
-	g.Expect(cli.Connect(ctx)).To(Succeed())
+	cli := openConnected(g, ctx, opener)
 	g.Eventually(cli.IsLoggedIn).WithTimeout(15 * time.Second).Should(BeTrue())
 	g.Expect(slot.Get()).NotTo(BeNil(), "the open client's outbox is in the slot")
 	return cli, slot.Get()
