@@ -199,13 +199,7 @@ func kubectlAs(kubeconfig, pluginDir string, args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.kubectl, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+pluginDir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return string(out), nil
+	return kubectlOutput(cmd, args)
 }
 
 // personRBAC is a Role and its RoleBinding to the certificate user user: get connections and

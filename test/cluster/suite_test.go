@@ -185,6 +185,11 @@ func kubectlIn(stdin string, args ...string) (string, error) {
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
+	return kubectlOutput(cmd, args)
+}
+
+// kubectlOutput runs cmd, a kubectl with args, and returns its stdout; an error carries its stderr.
+func kubectlOutput(cmd *exec.Cmd, args []string) (string, error) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
