@@ -10,24 +10,7 @@ import (
 // through /proc/self/mem, which faults every page in), Trim unmaps them, and the process goes on
 // running code from those pages (they fault back in from the page cache).
 func TestTrimUnmapsTheBinaryAndTheProcessRunsOn(t *testing.T) {
-	regions, err := ownRegions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem, err := os.Open("/proc/self/mem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = mem.Close() }()
-	var size int64
-	for _, m := range regions {
-		buf := make([]byte, m.hi-m.lo)
-		if _, err := mem.ReadAt(buf, int64(m.lo)); err != nil {
-			t.Fatal(err)
-		}
-		size += int64(m.hi-m.lo) / 1024
-	}
-
+	regions, size := faultInBinary(t)
 	res, err := Trim()
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +46,26 @@ func TestTrimBinaryRepeatsWithoutReadingSmaps(t *testing.T) {
 	if _, err := Trim(); err != nil {
 		t.Fatal(err)
 	}
+	regions, size := faultInBinary(t)
+	res, err := TrimBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("before %+v, after %+v, %d regions, %d KiB unmapped of %d KiB", res.Before, res.After, res.Mappings, res.Unmapped, size)
+	if res.Mappings != len(regions) || res.Unmapped < size/2 {
+		t.Errorf("TrimBinary unmapped %d regions, %d KiB; want the %d regions, most of their %d KiB", res.Mappings, res.Unmapped, len(regions), size)
+	}
+	// Two small reads of /proc/self/status and the madvise calls; a read of smaps is
+	// thousands of allocations (a string per field of each of its lines).
+	if allocs := testing.AllocsPerRun(5, func() { _, _ = TrimBinary() }); allocs > 40 {
+		t.Errorf("TrimBinary made %.0f allocations, want a few: it reads /proc/self/smaps again", allocs)
+	}
+}
+
+// faultInBinary makes the executable's read-only mappings fully resident (a read through
+// /proc/self/mem faults every page in) and returns them with their size in KiB.
+func faultInBinary(t *testing.T) ([]mapping, int64) {
+	t.Helper()
 	regions, err := ownRegions()
 	if err != nil {
 		t.Fatal(err)
@@ -79,17 +82,5 @@ func TestTrimBinaryRepeatsWithoutReadingSmaps(t *testing.T) {
 		}
 		size += int64(m.hi-m.lo) / 1024
 	}
-	res, err := TrimBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("before %+v, after %+v, %d regions, %d KiB unmapped of %d KiB", res.Before, res.After, res.Mappings, res.Unmapped, size)
-	if res.Mappings != len(regions) || res.Unmapped < size/2 {
-		t.Errorf("TrimBinary unmapped %d regions, %d KiB; want the %d regions, most of their %d KiB", res.Mappings, res.Unmapped, len(regions), size)
-	}
-	// Two small reads of /proc/self/status and the madvise calls; a read of smaps is
-	// thousands of allocations (a string per field of each of its lines).
-	if allocs := testing.AllocsPerRun(5, func() { _, _ = TrimBinary() }); allocs > 40 {
-		t.Errorf("TrimBinary made %.0f allocations, want a few: it reads /proc/self/smaps again", allocs)
-	}
+	return regions, size
 }

@@ -3,6 +3,7 @@
 package session_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -91,15 +92,7 @@ var _ = Describe("send API of a session against the API server and fakewa", func
 		api := "http://" + addr.String() + "/v1/messages"
 
 		By("an application's ServiceAccount with a Role naming this connection")
-		for _, sa := range []string{"app", "other"} {
-			Expect(admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}})).To(Succeed())
-		}
-		Expect(admin.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "send-through-wac"},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{whatsappv1alpha1.GroupVersion.Group},
-				Resources: []string{"whatsappconnections/messages"}, ResourceNames: []string{c.name}, Verbs: []string{"create", "get"}}}})).To(Succeed())
-		Expect(admin.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-sends"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "send-through-wac"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "app", Namespace: ns}}})).To(Succeed())
+		appMaySend(ctx, ns, c.name)
 		audience := sendapi.Audience(ns, c.name)
 		app := token(ns, "app", audience)
 
@@ -172,15 +165,7 @@ var _ = Describe("send API of a session against the API server and fakewa", func
 		Expect(err).NotTo(HaveOccurred())
 		api := "http://" + addr.String() + "/v1/messages"
 
-		for _, sa := range []string{"app", "other"} {
-			Expect(admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}})).To(Succeed())
-		}
-		Expect(admin.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "send-through-wac"},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{whatsappv1alpha1.GroupVersion.Group},
-				Resources: []string{"whatsappconnections/messages"}, ResourceNames: []string{c.name}, Verbs: []string{"create", "get"}}}})).To(Succeed())
-		Expect(admin.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-sends"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "send-through-wac"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "app", Namespace: ns}}})).To(Succeed())
+		appMaySend(ctx, ns, c.name)
 		audience := sendapi.Audience(ns, c.name)
 		app, other := token(ns, "app", audience), token(ns, "other", audience)
 		send := `{"to":"+15550000001","text":"hi"}`
@@ -210,3 +195,18 @@ var _ = Describe("send API of a session against the API server and fakewa", func
 		Expect(call("POST", api, other, send).status).To(Equal(http.StatusForbidden))
 	})
 })
+
+// appMaySend makes the ServiceAccounts "app" and "other" in ns and lets "app" alone send through
+// the connection name, with the Role the README shows.
+func appMaySend(ctx context.Context, ns, name string) {
+	GinkgoHelper()
+	for _, sa := range []string{"app", "other"} {
+		Expect(admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}})).To(Succeed())
+	}
+	Expect(admin.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "send-through-wac"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{whatsappv1alpha1.GroupVersion.Group},
+			Resources: []string{"whatsappconnections/messages"}, ResourceNames: []string{name}, Verbs: []string{"create", "get"}}}})).To(Succeed())
+	Expect(admin.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-sends"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "send-through-wac"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "app", Namespace: ns}}})).To(Succeed())
+}
