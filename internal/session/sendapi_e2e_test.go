@@ -65,11 +65,7 @@ var _ = Describe("send API of a session against the API server and fakewa", func
 		ns := c.namespace
 
 		By("granting the session system:auth-delegator, as the controller does")
-		delegation := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "whatsapp-session:" + ns + ":" + c.name},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: c.lease, Namespace: ns}}}
-		Expect(admin.Create(ctx, delegation)).To(Succeed())
-		DeferCleanup(func() { _ = admin.Delete(ctx, delegation) })
+		grantAuthDelegation(ctx, ns, c.name, c.lease)
 
 		By("running the session with its send API, as cmd/session does")
 		slot := &outbox.Slot{}
@@ -185,11 +181,7 @@ var _ = Describe("send API of a session against the API server and fakewa", func
 		Expect(call("POST", api, "", send).status).To(Equal(http.StatusUnauthorized), "no token: refused without asking")
 
 		By("once the binding exists, the reviews decide")
-		delegation := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "whatsapp-session:" + ns + ":" + c.name},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: c.lease, Namespace: ns}}}
-		Expect(admin.Create(ctx, delegation)).To(Succeed())
-		DeferCleanup(func() { _ = admin.Delete(ctx, delegation) })
+		grantAuthDelegation(ctx, ns, c.name, c.lease)
 		Eventually(func() int { return call("GET", api+"/nope", app, "").status }, timeout, poll).
 			Should(Equal(http.StatusConflict), "allowed, and told that no store is open here")
 		Expect(call("POST", api, other, send).status).To(Equal(http.StatusForbidden))
@@ -209,4 +201,15 @@ func appMaySend(ctx context.Context, ns, name string) {
 	Expect(admin.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-sends"},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "send-through-wac"},
 		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "app", Namespace: ns}}})).To(Succeed())
+}
+
+// grantAuthDelegation binds system:auth-delegator to the session's ServiceAccount under the name
+// the controller gives that binding, until the spec ends.
+func grantAuthDelegation(ctx context.Context, ns, name, serviceAccount string) {
+	GinkgoHelper()
+	delegation := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "whatsapp-session:" + ns + ":" + name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: serviceAccount, Namespace: ns}}}
+	Expect(admin.Create(ctx, delegation)).To(Succeed())
+	DeferCleanup(func(ctx context.Context) { _ = admin.Delete(ctx, delegation) })
 }
