@@ -77,7 +77,7 @@ func desiredAuthDelegatorBinding(wac *whatsappv1alpha1.WhatsAppConnection) *rbac
 func (r *WhatsAppConnectionReconciler) ensureAuthDelegation(ctx context.Context, p *pass) (*ctrl.Result, error) {
 	desired := desiredAuthDelegatorBinding(p.wac)
 	current := &rbacv1.ClusterRoleBinding{}
-	var reader client.Reader = r.APIReader
+	reader := r.APIReader
 	if r.bindingsCached {
 		reader = r.Client
 	}

@@ -10,7 +10,7 @@ import (
 // through /proc/self/mem, which faults every page in), Trim unmaps them, and the process goes on
 // running code from those pages (they fault back in from the page cache).
 func TestTrimUnmapsTheBinaryAndTheProcessRunsOn(t *testing.T) {
-	regions, size := faultInBinary(t)
+	_, size := faultInBinary(t)
 	res, err := Trim()
 	if err != nil {
 		t.Fatal(err)
@@ -22,7 +22,8 @@ func TestTrimUnmapsTheBinaryAndTheProcessRunsOn(t *testing.T) {
 	if res.Unmapped < size*9/10 {
 		t.Errorf("Trim found %d KiB of %d KiB resident, after they were all read", res.Unmapped, size)
 	}
-	if regions, err = ownRegions(); err != nil {
+	regions, err := ownRegions()
+	if err != nil {
 		t.Fatal(err)
 	}
 	var now int64

@@ -12,7 +12,7 @@ import (
 
 // openConnected opens the session's client with opener, reads and drops its events (a test that
 // watches them opens the client itself) and connects it. Closing it is the caller's.
-func openConnected(g Gomega, ctx context.Context, opener whatsapp.Opener) session.Client {
+func openConnected(ctx context.Context, g Gomega, opener whatsapp.Opener) session.Client {
 	cli, err := opener.Open(ctx, logr.Discard(), func(error) bool { return true })
 	g.Expect(err).NotTo(HaveOccurred())
 	go func() {

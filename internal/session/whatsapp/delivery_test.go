@@ -82,7 +82,7 @@ func TestPhoneMessagesReachASinkInOrderPerChat(t *testing.T) {
 		// Delivered events leave the inbox at once (the default keeps them 7 days).
 		InboxRetention: time.Nanosecond, PruneEvery: 50 * time.Millisecond,
 	}
-	cli := openConnected(g, ctx, opener)
+	cli := openConnected(ctx, g, opener)
 	defer func() { _ = cli.Close() }()
 
 	to := types.NewJID("15550008201", types.DefaultUserServer)

@@ -41,7 +41,7 @@ func TestALoginIsAConnectionChangedEvent(t *testing.T) {
 		Store: session.StoreConfig{Type: "sqlite", SQLitePath: path}, Configure: srv.ConfigureClient,
 		Sinks: []events.Sink{{Name: "all", URL: hook.URL + "/all"}, {Name: "messages", URL: hook.URL + "/messages", Types: []string{"message.received"}}},
 	}
-	cli := openConnected(g, ctx, opener)
+	cli := openConnected(ctx, g, opener)
 	defer func() { _ = cli.Close() }()
 	g.Eventually(func() []string {
 		mu.Lock()

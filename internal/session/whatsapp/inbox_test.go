@@ -22,7 +22,7 @@ func TestInboxKeepsUndecryptableMessagesAsTheirOwnEvents(t *testing.T) {
 	defer cancel()
 
 	opener := whatsapp.Opener{Store: session.StoreConfig{Type: "sqlite", SQLitePath: path}, Configure: srv.ConfigureClient}
-	cli := openConnected(g, ctx, opener)
+	cli := openConnected(ctx, g, opener)
 
 	phone := srv.Phone("15550008102")
 	to := types.NewJID("15550008101", types.DefaultUserServer)

@@ -28,7 +28,7 @@ func openForSending(t *testing.T, g Gomega, srv *fakewa.Server, path string) (se
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cli := openConnected(g, ctx, opener)
+	cli := openConnected(ctx, g, opener)
 	g.Eventually(cli.IsLoggedIn).WithTimeout(15 * time.Second).Should(BeTrue())
 	g.Expect(slot.Get()).NotTo(BeNil(), "the open client's outbox is in the slot")
 	return cli, slot.Get()
