@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,4 +67,26 @@ func procCPU(path string) (cpu time.Duration, comm string, ppid int) {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	const clockTicks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / clockTicks, comm, ppid
+}
+
+// waitQuiet waits, up to limit, until the whole machine used under quietCores of CPU over a
+// second, and says how long that took and how busy the last second was. A figure of one
+// session's latency, or of 20 sessions on two cores, measures the machine as much as the code
+// when it starts while the phase before it is still winding down (a control plane with 500
+// resources being stopped, the bench's own collector freeing its caches, writeback): the
+// full run of 2026-11-30 had the sessions' threads wait 65 ms for a CPU before their QR, where
+// the same code alone waited 50–57 ms.
+func waitQuiet(ctx context.Context, limit time.Duration) (waited time.Duration, cores float64) {
+	const quietCores = 0.3
+	start := time.Now()
+	for {
+		b0, t0 := machineBusy(), time.Now()
+		if sleep(ctx, time.Second) != nil {
+			return time.Since(start), cores
+		}
+		cores = (machineBusy() - b0).Seconds() / time.Since(t0).Seconds()
+		if cores < quietCores || time.Since(start) >= limit {
+			return time.Since(start), cores
+		}
+	}
 }

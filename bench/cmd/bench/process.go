@@ -29,8 +29,9 @@ import (
 //
 // Each trial is a new resource, deleted (and its process gone) before the next starts.
 func (s *sessionStack) benchProcess(ctx context.Context, o options, res *results) error {
+	waited, busy := waitQuiet(ctx, time.Minute)
 	res.noteLoad("process")
-	load := loadAvg()
+	load := fmt.Sprintf("%s, after waiting %.0f s for the machine to settle (%.2f cores busy)", loadAvg(), waited.Seconds(), busy)
 	const ns = "bench-process"
 	if err := s.cp.namespace(ctx, ns); err != nil {
 		return err

@@ -49,6 +49,7 @@ type qrRound struct {
 // (17–18 turns in a 3.5 s round: each list waited ~50 ms for the busy API server), so a QR
 // was seen ~100 ms after it was written on average, up to 200 ms.
 func (s *sessionStack) timeToQRRound(ctx context.Context, ns string, nameList []string) (qrRound, map[string]time.Time, error) {
+	waitQuiet(ctx, time.Minute) // the round before is still stopping its 20 sessions
 	r := qrRound{load: loadAvg()}
 	clock, err := newProcClock()
 	if err != nil {
