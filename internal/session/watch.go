@@ -17,14 +17,14 @@ func followConnection(ctx context.Context, api *apiClient, out chan *whatsappv1a
 		wac, err := api.getConnection(ctx)
 		if err != nil {
 			log.V(1).Info("cannot read the resource; trying again", "error", err.Error())
-			ctxtime.Sleep(ctx, retry)
+			_ = ctxtime.Sleep(ctx, retry)
 			continue
 		}
 		offer(out, wac)
 		w, err := api.watchConnection(ctx, wac.ResourceVersion)
 		if err != nil {
 			log.V(1).Info("cannot watch the resource; trying again", "error", err.Error())
-			ctxtime.Sleep(ctx, retry)
+			_ = ctxtime.Sleep(ctx, retry)
 			continue
 		}
 		drain(ctx, w, out)

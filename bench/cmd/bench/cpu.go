@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/waoperator/whatsapp-operator/internal/session/ctxtime"
 )
 
 // cpuTimes is the CPU time used so far by the embedded control plane's processes (children of
@@ -81,7 +83,7 @@ func waitQuiet(ctx context.Context, limit time.Duration) (waited time.Duration, 
 	start := time.Now()
 	for {
 		b0, t0 := machineBusy(), time.Now()
-		if sleep(ctx, time.Second) != nil {
+		if ctxtime.Sleep(ctx, time.Second) != nil {
 			return time.Since(start), cores
 		}
 		cores = (machineBusy() - b0).Seconds() / time.Since(t0).Seconds()

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/session/ctxtime"
 	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
 
@@ -211,7 +212,7 @@ func benchEvents(ctx context.Context, o options, bins *binaries, res *results) e
 		return err
 	}
 	// A few retry rounds of every chat's head event, so the figure includes delivery at work.
-	if err := sleep(ctx, 5*time.Second); err != nil {
+	if err := ctxtime.Sleep(ctx, 5*time.Second); err != nil {
 		return err
 	}
 	rss, hwm, err := rssKiB(pid)
@@ -293,7 +294,7 @@ func sendRetrying(ctx context.Context, p *fakewa.Phone, to types.JID, text strin
 		if time.Now().After(deadline) {
 			return "", fmt.Errorf("sending to %s: %w", to, err)
 		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return "", err
 		}
 	}
@@ -321,7 +322,7 @@ func waitArrived(ctx context.Context, sink *benchSink, ids []string, timeout tim
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d events did not reach the sink within %s", missing, len(ids), timeout)
 		}
-		if err := sleep(ctx, poll); err != nil {
+		if err := ctxtime.Sleep(ctx, poll); err != nil {
 			return err
 		}
 	}

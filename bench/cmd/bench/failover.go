@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/waoperator/whatsapp-operator/controllers"
+	"github.com/waoperator/whatsapp-operator/internal/session/ctxtime"
 )
 
 // failoverSession are the timings of the failover figure: the defaults. A crash no longer waits
@@ -73,7 +74,7 @@ func benchFailover(ctx context.Context, o options, bins *binaries, res *results)
 		fmt.Fprintf(os.Stderr, "   trial %d/%d: %.2f s\n", i+1, trials, took[i].Seconds())
 		// Let the API server and the machine settle before the next kill, as unrelated
 		// failures would be spread out.
-		if err := sleep(ctx, time.Second); err != nil {
+		if err := ctxtime.Sleep(ctx, time.Second); err != nil {
 			return err
 		}
 	}
@@ -112,7 +113,7 @@ func waitOlderThan(ctx context.Context, c client.Client, ns string, d time.Durat
 		if wait <= 0 {
 			return nil
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := ctxtime.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/waoperator/whatsapp-operator/internal/session/ctxtime"
 )
 
 // benchManagerMemory runs cmd/manager as its own process against a fresh embedded API server,
@@ -75,7 +77,7 @@ func benchManagerMemory(ctx context.Context, o options, bins *binaries, res *res
 	}()
 	idleKiB, _, err := rssKiB(cmd.Process.Pid)
 	_ = err // it may not have mapped much yet; the figure is read later
-	_ = sleep(ctx, 3*time.Second)
+	_ = ctxtime.Sleep(ctx, 3*time.Second)
 	if startKiB, _, err := rssKiB(cmd.Process.Pid); err == nil {
 		idleKiB = startKiB
 	}
@@ -100,7 +102,7 @@ func benchManagerMemory(ctx context.Context, o options, bins *binaries, res *res
 	took := time.Since(start)
 	// Let the requeues and the garbage collector settle: the figure is the steady state with
 	// that many resources, not the peak of creating them (reported beside it).
-	if err := sleep(ctx, 20*time.Second); err != nil {
+	if err := ctxtime.Sleep(ctx, 20*time.Second); err != nil {
 		return err
 	}
 	rss, hwm, err := rssKiB(cmd.Process.Pid)

@@ -15,6 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+
+	"github.com/waoperator/whatsapp-operator/internal/session/ctxtime"
 )
 
 // benchProcess measures one session process at a time on an otherwise idle stack, what a person
@@ -122,7 +124,7 @@ func (s *sessionStack) processTrial(ctx context.Context, c client.WithWatch, clo
 	// A person points a phone at the code seconds after it shows; the session uses that time
 	// (it makes the first login's pre-keys from 1 s after the code, internal/session/whatsapp
 	// prekeys.go), so an instant scan would measure a case nobody is in.
-	if err := sleep(ctx, scanAfter); err != nil {
+	if err := ctxtime.Sleep(ctx, scanAfter); err != nil {
 		return trial{}, 0, 0, err
 	}
 	scanAt := time.Now()
@@ -150,7 +152,7 @@ func (s *sessionStack) processTrial(ctx context.Context, c client.WithWatch, clo
 		if _, err := s.get(ctx, ns, name); apierrors.IsNotFound(err) {
 			break
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return trial{}, 0, 0, err
 		}
 	}
@@ -158,7 +160,7 @@ func (s *sessionStack) processTrial(ctx context.Context, c client.WithWatch, clo
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
 			break
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return trial{}, 0, 0, err
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+	"github.com/waoperator/whatsapp-operator/internal/session/ctxtime"
 	"github.com/waoperator/whatsapp-operator/internal/session/sendapi"
 	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
 )
@@ -118,7 +119,7 @@ func benchSend(ctx context.Context, o options, bins *binaries, res *results) err
 		if time.Since(start) > 5*time.Minute {
 			return fmt.Errorf("%d of %d messages sent after 5 minutes", n, nBurst)
 		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -236,7 +237,7 @@ func (c *sendClient) waitAllowed(ctx context.Context, timeout time.Duration) err
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/controllers"
+	"github.com/waoperator/whatsapp-operator/internal/session/ctxtime"
 	"github.com/waoperator/whatsapp-operator/internal/waendpoint"
 	"github.com/waoperator/whatsapp-operator/test/fakewa"
 )
@@ -131,7 +132,7 @@ func (s *sessionStack) pair(ctx context.Context, ns string, nameList []string, t
 				}
 				// A code that rotated between the read and the scan: read the new one.
 			}
-			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			if err := ctxtime.Sleep(ctx, 200*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -157,18 +158,9 @@ func (s *sessionStack) waitConnected(ctx context.Context, ns, name, notUID strin
 			}
 			return fmt.Errorf("%s: not connected within %s (%s, phase %s)", name, timeout, state, w.Status.Phase)
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
 	}
 }
 
@@ -203,7 +195,7 @@ func (s *sessionStack) warmUp(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("warm-up: no QR within 2 minutes")
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -219,7 +211,7 @@ func (s *sessionStack) warmUp(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("warm-up: resource not gone within 2 minutes (last error: %v)", err)
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -301,7 +293,7 @@ func benchIdle(ctx context.Context, o options, s *sessionStack, ns string, nameL
 		return err
 	}
 	// Settle: the first connection after pairing uploads pre-keys and publishes its state.
-	if err := sleep(ctx, 15*time.Second); err != nil {
+	if err := ctxtime.Sleep(ctx, 15*time.Second); err != nil {
 		return err
 	}
 
@@ -322,7 +314,7 @@ func benchIdle(ctx context.Context, o options, s *sessionStack, ns string, nameL
 	var late, peak memorySample
 	var readings []int64 // every RSS reading of every session, for the distribution
 	for end := time.Now().Add(window); time.Now().Before(end); {
-		if err := sleep(ctx, min(memorySampleEvery, time.Until(end))); err != nil {
+		if err := ctxtime.Sleep(ctx, min(memorySampleEvery, time.Until(end))); err != nil {
 			return err
 		}
 		if late, err = s.sessionMemory(ctx, ns, idle); err != nil {

@@ -17,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+
+	"github.com/waoperator/whatsapp-operator/internal/session/ctxtime"
 )
 
 // qrRound is one application of n resources at once, per resource: from just before its create
@@ -169,7 +171,7 @@ func (s *sessionStack) deleteAllAndWait(ctx context.Context, ns string, nameList
 		if time.Now().After(deadline) {
 			return fmt.Errorf("resources of %s not gone within 2 minutes", ns)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -21,7 +21,7 @@ func (e *Elector) Acquire(ctx context.Context) bool {
 		if err != nil && ctx.Err() == nil {
 			e.log.V(1).Info("cannot take the session Lease yet", "error", err.Error())
 		}
-		if ctxtime.Sleep(ctx, e.timings.StandbyPoll); ctx.Err() != nil {
+		if ctxtime.Sleep(ctx, e.timings.StandbyPoll) != nil {
 			return false
 		}
 	}
@@ -78,7 +78,7 @@ func (e *Elector) Hold(ctx context.Context, work func(context.Context) error) er
 func (e *Elector) renew(ctx context.Context) error {
 	next := e.timings.RetryPeriod
 	for {
-		if ctxtime.Sleep(ctx, next); ctx.Err() != nil {
+		if ctxtime.Sleep(ctx, next) != nil {
 			return nil
 		}
 		// Each attempt is bounded by RequestTimeout, not by the renew deadline: a request that a
