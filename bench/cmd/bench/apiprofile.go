@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,38 +24,20 @@ func apiServerProfile(ctx context.Context, cfg *rest.Config, side string) func()
 	if prefix == "" {
 		return func() {}
 	}
-	seconds := os.Getenv("BENCH_APISERVER_PROFILE_SECONDS")
-	if seconds == "" {
-		seconds = "20"
-	}
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "apiserver profile:", err)
-		return func() {}
+	seconds := 20 * time.Second
+	if v, err := strconv.Atoi(os.Getenv("BENCH_APISERVER_PROFILE_SECONDS")); err == nil && v > 0 {
+		seconds = time.Duration(v) * time.Second
 	}
 	save := func(path, file string) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(cfg.Host, "/")+path, nil)
-		if err != nil {
-			return
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
+		if err := saveFromAPIServer(ctx, cfg, path, file, seconds+time.Minute); err != nil {
 			fmt.Fprintln(os.Stderr, "apiserver profile:", err)
-			return
 		}
-		defer func() { _ = resp.Body.Close() }()
-		f, err := os.Create(file)
-		if err != nil {
-			return
-		}
-		defer func() { _ = f.Close() }()
-		_, _ = io.Copy(f, resp.Body)
 	}
 	save("/metrics", prefix+side+".metrics.before")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		save("/debug/pprof/profile?seconds="+seconds, prefix+side+".pprof")
+		save(pprofCPU(seconds), prefix+side+".pprof")
 	}()
 	return func() {
 		save("/metrics", prefix+side+".metrics.after")
@@ -63,4 +46,47 @@ func apiServerProfile(ctx context.Context, cfg *rest.Config, side string) func()
 		case <-time.After(2 * time.Minute):
 		}
 	}
+}
+
+// pprofCPU is the API server's CPU profile over d.
+func pprofCPU(d time.Duration) string {
+	return fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds()))
+}
+
+// getFromAPIServer GETs path from the API server with cfg's credentials, within timeout, and
+// returns the body of a 200 answer for the caller to read and close.
+func getFromAPIServer(ctx context.Context, cfg *rest.Config, path string, timeout time.Duration) (io.ReadCloser, error) {
+	rt, err := rest.TransportFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Transport: rt, Timeout: timeout}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("API server %s: %s", path, resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// saveFromAPIServer writes what getFromAPIServer answers for path to file.
+func saveFromAPIServer(ctx context.Context, cfg *rest.Config, path, file string, timeout time.Duration) error {
+	body, err := getFromAPIServer(ctx, cfg, path, timeout)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = body.Close() }()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	_, err = io.Copy(f, body)
+	return err
 }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,20 +26,12 @@ type apiRequests struct {
 
 func readAPIRequests(ctx context.Context, cfg *rest.Config) (apiRequests, error) {
 	out := apiRequests{count: map[string]float64{}, seconds: map[string]float64{}}
-	rt, err := rest.TransportFor(cfg)
+	body, err := getFromAPIServer(ctx, cfg, "/metrics", 10*time.Second)
 	if err != nil {
 		return out, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/metrics", nil)
-	if err != nil {
-		return out, err
-	}
-	resp, err := (&http.Client{Transport: rt, Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		return out, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	sc := bufio.NewScanner(resp.Body)
+	defer func() { _ = body.Close() }()
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
@@ -111,35 +101,6 @@ func (a apiRequests) since(b apiRequests) string {
 		parts = append(parts, fmt.Sprintf("%s %.0f (%.0f ms)", r.key, r.count, r.sec*1000))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// profileAPIServer writes a CPU profile of the API server over d to path ($BENCH_APISERVER_CPUPROFILE),
-// for `go tool pprof`.
-func profileAPIServer(ctx context.Context, cfg *rest.Config, d time.Duration, path string) error {
-	rt, err := rest.TransportFor(cfg)
-	if err != nil {
-		return err
-	}
-	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds()))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Transport: rt, Timeout: d + 30*time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("API server profile: %s", resp.Status)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = f.Close() }()
-	_, err = io.Copy(f, resp.Body)
-	return err
 }
 
 // stackCPUNow is the CPU used so far by this process (controller, runner, proxy, fakewa) and

@@ -82,7 +82,7 @@ func (s *sessionStack) timeToQRRound(ctx context.Context, ns string, nameList []
 	req0, reqErr := readAPIRequests(ctx, s.cp.cfg)
 	if path := os.Getenv("BENCH_APISERVER_CPUPROFILE"); path != "" {
 		go func() {
-			if err := profileAPIServer(ctx, s.cp.cfg, 3*time.Second, path+"."+ns); err != nil {
+			if err := saveFromAPIServer(ctx, s.cp.cfg, pprofCPU(3*time.Second), path+"."+ns, 33*time.Second); err != nil {
 				fmt.Fprintln(os.Stderr, "bench:", err)
 			}
 		}()
