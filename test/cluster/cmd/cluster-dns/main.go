@@ -19,20 +19,16 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"golang.org/x/net/dns/dnsmessage"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
-)
 
-// ttl is short: a Service deleted and recreated gets a new ClusterIP.
-const ttl = 5
+	"github.com/waoperator/whatsapp-operator/test/cluster/cmd/cluster-dns/zone"
+)
 
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of a user that may list and watch Services")
@@ -69,7 +65,13 @@ func run(kubeconfig, listen, domain string) error {
 		return errors.New("the Service cache did not sync")
 	}
 
-	z := &zone{suffix: ".svc." + strings.Trim(strings.ToLower(domain), ".") + ".", services: lister}
+	z := zone.New(domain, func(namespace, name string) ([]string, bool) {
+		s, err := lister.Services(namespace).Get(name)
+		if err != nil {
+			return nil, false
+		}
+		return s.Spec.ClusterIPs, true
+	})
 	udp, err := net.ListenPacket("udp", listen)
 	if err != nil {
 		return err
@@ -84,89 +86,13 @@ func run(kubeconfig, listen, domain string) error {
 		_ = udp.Close()
 		_ = tcp.Close()
 	}()
-	fmt.Fprintf(os.Stderr, "cluster-dns: serving *%s on %s\n", z.suffix, listen)
+	fmt.Fprintf(os.Stderr, "cluster-dns: serving *%s on %s\n", z.Suffix(), listen)
 	go serveTCP(tcp, z)
 	serveUDP(udp, z)
 	return nil
 }
 
-// zone answers names under .svc.<domain>. from the Service cache.
-type zone struct {
-	suffix   string
-	services listersv1.ServiceLister
-}
-
-// answer builds the reply to one query message; nil when the message is not a query to answer.
-func (z *zone) answer(query []byte) []byte {
-	var p dnsmessage.Parser
-	h, err := p.Start(query)
-	if err != nil || h.Response {
-		return nil
-	}
-	q, err := p.Question()
-	if err != nil {
-		return reply(h, nil, dnsmessage.RCodeFormatError, nil)
-	}
-	if h.OpCode != 0 {
-		return reply(h, &q, dnsmessage.RCodeNotImplemented, nil)
-	}
-	name := strings.ToLower(q.Name.String())
-	rest, ok := strings.CutSuffix(name, z.suffix)
-	if !ok || q.Class != dnsmessage.ClassINET {
-		return reply(h, &q, dnsmessage.RCodeRefused, nil)
-	}
-	svc, ns, ok := strings.Cut(rest, ".")
-	if !ok || svc == "" || ns == "" || strings.Contains(ns, ".") {
-		return reply(h, &q, dnsmessage.RCodeNameError, nil)
-	}
-	s, err := z.services.Services(ns).Get(svc)
-	if err != nil {
-		return reply(h, &q, dnsmessage.RCodeNameError, nil)
-	}
-	var ips []net.IP
-	if q.Type == dnsmessage.TypeA || q.Type == dnsmessage.TypeALL {
-		for _, a := range s.Spec.ClusterIPs {
-			if ip := net.ParseIP(a).To4(); ip != nil {
-				ips = append(ips, ip)
-			}
-		}
-	}
-	// The name exists: other types get an empty answer (NODATA), not NXDOMAIN.
-	return reply(h, &q, dnsmessage.RCodeSuccess, ips)
-}
-
-func reply(h dnsmessage.Header, q *dnsmessage.Question, rcode dnsmessage.RCode, ips []net.IP) []byte {
-	b := dnsmessage.NewBuilder(make([]byte, 0, 512), dnsmessage.Header{
-		ID: h.ID, Response: true, OpCode: h.OpCode, Authoritative: true,
-		RecursionDesired: h.RecursionDesired, RCode: rcode,
-	})
-	b.EnableCompression()
-	if err := b.StartQuestions(); err != nil {
-		return nil
-	}
-	if q != nil {
-		if err := b.Question(*q); err != nil {
-			return nil
-		}
-	}
-	if err := b.StartAnswers(); err != nil {
-		return nil
-	}
-	for _, ip := range ips {
-		var a dnsmessage.AResource
-		copy(a.A[:], ip)
-		if err := b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: ttl}, a); err != nil {
-			return nil
-		}
-	}
-	msg, err := b.Finish()
-	if err != nil {
-		return nil
-	}
-	return msg
-}
-
-func serveUDP(conn net.PacketConn, z *zone) {
+func serveUDP(conn net.PacketConn, z *zone.Zone) {
 	buf := make([]byte, 65535)
 	for {
 		n, from, err := conn.ReadFrom(buf)
@@ -176,13 +102,13 @@ func serveUDP(conn net.PacketConn, z *zone) {
 			}
 			continue
 		}
-		if msg := z.answer(buf[:n]); msg != nil {
+		if msg := z.Answer(buf[:n]); msg != nil {
 			_, _ = conn.WriteTo(msg, from)
 		}
 	}
 }
 
-func serveTCP(ln net.Listener, z *zone) {
+func serveTCP(ln net.Listener, z *zone.Zone) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -204,7 +130,7 @@ func serveTCP(ln net.Listener, z *zone) {
 				if _, err := io.ReadFull(c, query); err != nil {
 					return
 				}
-				msg := z.answer(query)
+				msg := z.Answer(query)
 				if msg == nil {
 					return
 				}

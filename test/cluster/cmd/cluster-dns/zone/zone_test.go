@@ -1,31 +1,24 @@
-package main
+package zone
 
 import (
 	"net"
 	"testing"
 
 	"golang.org/x/net/dns/dnsmessage"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	listersv1 "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 )
 
-func testZone(t *testing.T) *zone {
-	t.Helper()
-	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	for _, s := range []*corev1.Service{
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"}, Spec: corev1.ServiceSpec{ClusterIPs: []string{"10.213.128.1"}}},
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "wa", Name: "sink"}, Spec: corev1.ServiceSpec{ClusterIPs: []string{"10.213.128.40"}}},
-	} {
-		if err := idx.Add(s); err != nil {
-			t.Fatal(err)
-		}
+func testZone() *Zone {
+	services := map[string][]string{
+		"default/kubernetes": {"10.213.128.1"},
+		"wa/sink":            {"10.213.128.40"},
 	}
-	return &zone{suffix: ".svc.cluster.local.", services: listersv1.NewServiceLister(idx)}
+	return New("cluster.local", func(namespace, name string) ([]string, bool) {
+		ips, found := services[namespace+"/"+name]
+		return ips, found
+	})
 }
 
-func ask(t *testing.T, z *zone, name string, typ dnsmessage.Type) (dnsmessage.Header, []string) {
+func ask(t *testing.T, z *Zone, name string, typ dnsmessage.Type) (dnsmessage.Header, []string) {
 	t.Helper()
 	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 7, RecursionDesired: true})
 	if err := b.StartQuestions(); err != nil {
@@ -39,7 +32,7 @@ func ask(t *testing.T, z *zone, name string, typ dnsmessage.Type) (dnsmessage.He
 		t.Fatal(err)
 	}
 	var m dnsmessage.Message
-	if err := m.Unpack(z.answer(q)); err != nil {
+	if err := m.Unpack(z.Answer(q)); err != nil {
 		t.Fatalf("%s: unpack the reply: %v", name, err)
 	}
 	if m.ID != 7 || !m.Response || !m.Authoritative {
@@ -55,7 +48,7 @@ func ask(t *testing.T, z *zone, name string, typ dnsmessage.Type) (dnsmessage.He
 }
 
 func TestAnswer(t *testing.T) {
-	z := testZone(t)
+	z := testZone()
 	for _, tc := range []struct {
 		name  string
 		typ   dnsmessage.Type
