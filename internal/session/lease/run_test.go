@@ -69,11 +69,18 @@ type held struct {
 	transitions []string
 }
 
-func acquired(t *testing.T) *held {
+// Renew deadlines for acquired: a test that ends the hold some other way gets one that a loaded
+// machine (a goroutine not run for 0.4 s at load 20) cannot reach first.
+const (
+	shortRenewDeadline = 400 * time.Millisecond
+	longRenewDeadline  = 20 * time.Second
+)
+
+func acquired(t *testing.T, renewDeadline time.Duration) *held {
 	t.Helper()
 	h := &held{api: &sharedLease{}, closed: make(chan struct{})}
 	h.api.m.heldBy("", time.Now())
-	timings := Timings{Duration: time.Second, RenewDeadline: 400 * time.Millisecond, RetryPeriod: 50 * time.Millisecond,
+	timings := Timings{Duration: renewDeadline + 600*time.Millisecond, RenewDeadline: renewDeadline, RetryPeriod: 50 * time.Millisecond,
 		StandbyPoll: 10 * time.Millisecond, RequestTimeout: 20 * time.Millisecond}
 	fence := NewFence(timings.RenewDeadline)
 	h.e = NewElector(h.api, Options{Identity: "me", Timings: timings, Fence: fence, Log: logr.Discard(),
@@ -110,7 +117,7 @@ func (h *held) seen() []string {
 
 func TestHoldRenewsThenEndsWithErrLostAndLeavesTheNewHoldersLeaseAlone(t *testing.T) {
 	g := NewWithT(t)
-	h := acquired(t)
+	h := acquired(t, longRenewDeadline)
 	done := h.hold(context.Background())
 	g.Eventually(h.api.updates).Should(BeNumerically(">=", 4), "renewed every RetryPeriod")
 	g.Expect(h.e.fence.Holding()).To(BeTrue())
@@ -126,7 +133,7 @@ func TestHoldRenewsThenEndsWithErrLostAndLeavesTheNewHoldersLeaseAlone(t *testin
 
 func TestHoldReleasesTheLeaseAfterClosingTheClientOnShutdown(t *testing.T) {
 	g := NewWithT(t)
-	h := acquired(t)
+	h := acquired(t, longRenewDeadline)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := h.hold(ctx)
 	g.Eventually(h.api.updates).Should(BeNumerically(">=", 2))
@@ -142,7 +149,7 @@ func TestHoldReleasesTheLeaseAfterClosingTheClientOnShutdown(t *testing.T) {
 
 func TestHoldDropsTheClientWhenNoRenewalSucceedsWithinTheRenewDeadline(t *testing.T) {
 	g := NewWithT(t)
-	h := acquired(t)
+	h := acquired(t, shortRenewDeadline)
 	done := h.hold(context.Background())
 	g.Eventually(h.api.updates).Should(BeNumerically(">=", 2))
 
