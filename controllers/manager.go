@@ -33,6 +33,9 @@ type ManagerOptions struct {
 	HealthProbeBindAddress string
 	// LeaderElection elects one active replica (Lease LeaderElectionID in the manager's namespace).
 	LeaderElection bool
+	// PprofBindAddress serves Go's /debug/pprof (heap, CPU, goroutines) without authentication,
+	// so it is for a loopback address or a port-forward only; empty: none.
+	PprofBindAddress string
 	// Tune, when set, changes the manager's options last: what only a test or a benchmark
 	// needs (several managers in one process, a logger, a narrower cache).
 	Tune func(*ctrl.Options)
@@ -72,6 +75,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o ManagerOptions) (ctrl.M
 		Cache:                         CacheOptions(o.Namespaces...),
 		Metrics:                       metrics,
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		PprofBindAddress:              o.PprofBindAddress,
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,

@@ -40,6 +40,8 @@ func main() {
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS, with authentication and authorization by the API server.")
 	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.StringVar(&o.PprofBindAddress, "pprof-bind-address", "",
+		"Address Go's /debug/pprof endpoints bind to, e.g. 127.0.0.1:6060 (no authentication: loopback or port-forward only). Empty disables them.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false,
 		"Elect a leader among manager replicas, so that one reconciles at a time. On in the shipped manifests.")
 	flag.IntVar(&r.MaxConcurrentReconciles, "max-concurrent-reconciles", defaults.MaxConcurrentReconciles, "How many WhatsAppConnections are reconciled at once.")
