@@ -6,9 +6,9 @@ import (
 	"os"
 )
 
-// installLikeAnImage copies the linked session binary to dst the way a container runtime
-// extracts an image layer: writes of 32 KiB (io.Copy's buffer, which tar extraction goes
-// through), then fsync.
+// installLikeAnImage copies a linked binary (the session's, the manager's) to dst the way a
+// container runtime extracts an image layer: writes of 32 KiB (io.Copy's buffer, which tar
+// extraction goes through), then fsync.
 //
 // Why it matters for the memory figures: most of an idle session's RSS is pages of its own
 // binary, and on current kernels (large folios in the page cache of ext4 and xfs; 6.18 here) a
