@@ -7,10 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -138,26 +135,17 @@ func NewReconciler(mgr ctrl.Manager, o Options) *WhatsAppConnectionReconciler {
 // Of the kinds the controller creates, the cache holds only objects labelled as a session's
 // (ownedSelector): the manager keeps no copy of the cluster's other pods, Leases or RBAC
 // objects. An object with an expected name but without that label is found when creating ours
-// fails (see alreadyExists).
+// fails (see alreadyExists). Of each it keeps only what the controller reads back
+// (ownedTransforms, whatsappconnection_cache.go).
 //
 // It never reads managedFields, and server-side apply makes them a large part of every cached
 // object (the WhatsAppConnection carries two managers' status fields), so the cache drops them.
-// Pods are the largest objects cached, and the controller reads only their metadata, status
-// (phase, exit codes) and node: it never reads a pod's spec back, it compares the spec hash
-// annotation. So the cached pods carry no spec but their nodeName. Nodes (watched for
-// lost-node recovery) keep only their conditions.
+// Nodes (watched for lost-node recovery) keep only their conditions.
 func CacheOptions(namespaces ...string) cache.Options {
 	stripManagedFields := cache.TransformStripManagedFields()
-	owned := cache.ByObject{Label: ownedSelector}
 	opts := cache.Options{
 		DefaultTransform: stripManagedFields,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}: {Label: ownedSelector, Transform: func(obj any) (any, error) {
-				if pod, ok := obj.(*corev1.Pod); ok {
-					pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName}
-				}
-				return stripManagedFields(obj)
-			}},
 			&corev1.Node{}: {Transform: func(obj any) (any, error) {
 				if node, ok := obj.(*corev1.Node); ok {
 					node.Spec = corev1.NodeSpec{}
@@ -165,14 +153,10 @@ func CacheOptions(namespaces ...string) cache.Options {
 				}
 				return stripManagedFields(obj)
 			}},
-			&coordinationv1.Lease{}:         owned,
-			&corev1.ServiceAccount{}:        owned,
-			&corev1.PersistentVolumeClaim{}: owned,
-			&rbacv1.Role{}:                  owned,
-			&rbacv1.RoleBinding{}:           owned,
-			&corev1.Service{}:               owned,
-			&networkingv1.NetworkPolicy{}:   owned,
 		},
+	}
+	for obj, transform := range ownedTransforms() {
+		opts.ByObject[obj] = cache.ByObject{Label: ownedSelector, Transform: transform}
 	}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}

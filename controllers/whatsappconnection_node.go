@@ -149,8 +149,9 @@ func (r *WhatsAppConnectionReconciler) mapNodePods(ctx context.Context, obj clie
 	}
 	var reqs []reconcile.Request
 	for i := range pods.Items {
-		if name := pods.Items[i].Labels[whatsappv1alpha1.ConnectionLabel]; name != "" {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: pods.Items[i].Namespace, Name: name}})
+		// By name, as every watch maps: the cache keeps no labels (whatsappconnection_cache.go).
+		if key, ok := connectionFor(pods.Items[i].Namespace, pods.Items[i].Name, sessionSuffix); ok {
+			reqs = append(reqs, reconcile.Request{NamespacedName: key})
 		}
 	}
 	return reqs

@@ -52,8 +52,13 @@ func (r *WhatsAppConnectionReconciler) ensureRBAC(ctx context.Context, p *pass) 
 		return res, err
 	}
 	if current.Name != "" && !equality.Semantic.DeepEqual(current.Rules, role.Rules) {
-		current.Rules = role.Rules
-		if err := r.Update(ctx, current); err != nil {
+		if err := repairOwned(ctx, r, wac, client.ObjectKeyFromObject(role), &rbacv1.Role{}, func(fresh *rbacv1.Role) bool {
+			if equality.Semantic.DeepEqual(fresh.Rules, role.Rules) {
+				return false
+			}
+			fresh.Rules = role.Rules
+			return true
+		}); err != nil {
 			return nil, err
 		}
 	}
@@ -62,8 +67,13 @@ func (r *WhatsAppConnectionReconciler) ensureRBAC(ctx context.Context, p *pass) 
 		return res, err
 	}
 	if currentBinding.Name != "" && !equality.Semantic.DeepEqual(currentBinding.Subjects, binding.Subjects) {
-		currentBinding.Subjects = binding.Subjects
-		if err := r.Update(ctx, currentBinding); err != nil {
+		if err := repairOwned(ctx, r, wac, client.ObjectKeyFromObject(binding), &rbacv1.RoleBinding{}, func(fresh *rbacv1.RoleBinding) bool {
+			if equality.Semantic.DeepEqual(fresh.Subjects, binding.Subjects) {
+				return false
+			}
+			fresh.Subjects = binding.Subjects
+			return true
+		}); err != nil {
 			return nil, err
 		}
 	}

@@ -60,7 +60,7 @@ func cacheOwnBindings(o *cache.Options) {
 	if o.ByObject == nil {
 		o.ByObject = map[client.Object]cache.ByObject{}
 	}
-	o.ByObject[&rbacv1.ClusterRoleBinding{}] = cache.ByObject{Label: ownedSelector, Transform: cache.TransformStripManagedFields()}
+	o.ByObject[&rbacv1.ClusterRoleBinding{}] = cache.ByObject{Label: ownedSelector, Transform: trimOwnedBinding}
 }
 
 // mapBindingOwner wakes the resource a session ClusterRoleBinding was made for, named by its

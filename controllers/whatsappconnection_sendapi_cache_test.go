@@ -95,7 +95,10 @@ var _ = Describe("session ClusterRoleBindings from the cache", func() {
 		list := &rbacv1.ClusterRoleBindingList{}
 		Expect(c.List(ctx, list)).To(Succeed())
 		for _, b := range list.Items {
-			Expect(b.Labels).To(HaveKey("whatsapp.waoperator.io/connection"), b.Name)
+			// Selected by the connection label on the API server; the cached copy keeps the owner
+			// annotation, not the labels (whatsappconnection_cache.go).
+			Expect(b.Name).To(HavePrefix("whatsapp-session:"))
+			Expect(b.Annotations).To(HaveKey(ownerAnnotation), b.Name)
 		}
 	})
 

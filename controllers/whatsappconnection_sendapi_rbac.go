@@ -95,6 +95,14 @@ func (r *WhatsAppConnectionReconciler) ensureAuthDelegation(ctx context.Context,
 	if err != nil || current.Name == "" {
 		return nil, err
 	}
+	if r.bindingsCached && bindingDrifted(current, desired) {
+		// The cached copy lacks its labels (whatsappconnection_cache.go): what is written is
+		// judged and changed on the binding as the API server holds it.
+		current = &rbacv1.ClusterRoleBinding{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(desired), current); err != nil {
+			return nil, client.IgnoreNotFound(err)
+		}
+	}
 	switch owner := current.Annotations[ownerAnnotation]; {
 	case owner == ownerValue(p.wac):
 	case strings.HasPrefix(owner, p.wac.Namespace+"/"+p.wac.Name+"/"):
@@ -122,6 +130,13 @@ func (r *WhatsAppConnectionReconciler) ensureAuthDelegation(ctx context.Context,
 		}
 	}
 	return nil, nil
+}
+
+// bindingDrifted: the binding is not desired's as it stands (another owner, roleRef or
+// subjects), so ensureAuthDelegation would write or refuse it.
+func bindingDrifted(current, desired *rbacv1.ClusterRoleBinding) bool {
+	return current.Annotations[ownerAnnotation] != desired.Annotations[ownerAnnotation] ||
+		current.RoleRef != desired.RoleRef || !equality.Semantic.DeepEqual(current.Subjects, desired.Subjects)
 }
 
 // deleteAuthDelegation removes the session's ClusterRoleBinding when this resource made it.

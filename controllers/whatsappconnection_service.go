@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
@@ -80,10 +81,18 @@ func (r *WhatsAppConnectionReconciler) ensureSendAPIService(ctx context.Context,
 	if res, err := r.createIfMissing(ctx, p.wac, svc, current); res != nil || err != nil {
 		return res, err
 	}
-	if current.Name != "" && (!equality.Semantic.DeepEqual(current.Spec.Selector, svc.Spec.Selector) ||
-		!equality.Semantic.DeepEqual(current.Spec.Ports, withDefaults(svc.Spec.Ports, current.Spec.Ports))) {
-		current.Spec.Selector, current.Spec.Ports = svc.Spec.Selector, svc.Spec.Ports
-		if err := r.Update(ctx, current); err != nil {
+	drifted := func(s *corev1.Service) bool {
+		return !equality.Semantic.DeepEqual(s.Spec.Selector, svc.Spec.Selector) ||
+			!equality.Semantic.DeepEqual(s.Spec.Ports, withDefaults(svc.Spec.Ports, s.Spec.Ports))
+	}
+	if current.Name != "" && drifted(current) {
+		if err := repairOwned(ctx, r, p.wac, client.ObjectKeyFromObject(svc), &corev1.Service{}, func(fresh *corev1.Service) bool {
+			if !drifted(fresh) {
+				return false
+			}
+			fresh.Spec.Selector, fresh.Spec.Ports = svc.Spec.Selector, svc.Spec.Ports
+			return true
+		}); err != nil {
 			return nil, err
 		}
 	}
@@ -99,8 +108,13 @@ func (r *WhatsAppConnectionReconciler) ensureSendAPIPolicy(ctx context.Context, 
 		return res, err
 	}
 	if current.Name != "" && !equality.Semantic.DeepEqual(current.Spec, policy.Spec) {
-		current.Spec = policy.Spec
-		if err := r.Update(ctx, current); err != nil {
+		if err := repairOwned(ctx, r, p.wac, client.ObjectKeyFromObject(policy), &networkingv1.NetworkPolicy{}, func(fresh *networkingv1.NetworkPolicy) bool {
+			if equality.Semantic.DeepEqual(fresh.Spec, policy.Spec) {
+				return false
+			}
+			fresh.Spec = policy.Spec
+			return true
+		}); err != nil {
 			return nil, err
 		}
 	}

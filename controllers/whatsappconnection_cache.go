@@ -1,0 +1,118 @@
+package controllers
+
+import (
+	"context"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
+)
+
+// The manager caches about nine objects per WhatsAppConnection, and with 1,000 of them their
+// metadata was most of its heap: the four labels alone (a map each) were a sixth of it. So the
+// cache keeps of each object it holds for the controller only what the controller reads back:
+//
+//   - of every object the controller made: name, namespace, UID, resourceVersion, creation and
+//     deletion time and owner references (ownership, deletion with a UID precondition), never
+//     labels (the cache selects them by label on the API server, and an object that loses its
+//     label leaves the cache), finalizers or managed fields;
+//   - annotations only where one is read: the session pod's spec hash and the session
+//     ClusterRoleBinding's owner;
+//   - of each kind, the fields a pass compares with what it wants, and no others:
+//     Pod: status and spec.nodeName; Lease: its spec (holder, durations: the Lease clock
+//     compares all of it); Role: rules; RoleBinding and ClusterRoleBinding: roleRef and subjects;
+//     NetworkPolicy: its spec; Service: spec.selector and spec.ports; ServiceAccount and
+//     PersistentVolumeClaim: nothing beyond the metadata (they are only created and owned).
+//
+// A cached copy is therefore never written back: a repair reads the object from the API server
+// and changes only what drifted (repairOwned), so nothing the cache leaves out is lost.
+// WhatsAppConnections keep everything but managed fields: the controller updates them (its
+// finalizer) from the cache.
+
+// ownerAPIVersion and ownerKind are the owner reference of every object the controller made;
+// cached copies share these strings instead of one decoded copy each.
+var (
+	ownerAPIVersion = whatsappv1alpha1.GroupVersion.String()
+	ownerKind       = "WhatsAppConnection"
+)
+
+// trimOwnedMeta leaves the metadata the controller reads of an object it made.
+func trimOwnedMeta(m *metav1.ObjectMeta, keepAnnotations bool) {
+	m.Labels, m.Finalizers, m.ManagedFields, m.GenerateName = nil, nil, nil, ""
+	if !keepAnnotations {
+		m.Annotations = nil
+	}
+	for i := range m.OwnerReferences {
+		ref := &m.OwnerReferences[i]
+		if ref.APIVersion == ownerAPIVersion && ref.Kind == ownerKind {
+			ref.APIVersion, ref.Kind = ownerAPIVersion, ownerKind
+		}
+	}
+}
+
+// trimOwned is the cache transform of a kind the controller makes: trimOwnedMeta, then trim of
+// the kind's own fields. Anything that is not a T (a tombstone) passes unchanged.
+func trimOwned[T client.Object](keepAnnotations bool, trim func(T)) toolscache.TransformFunc {
+	return func(in any) (any, error) {
+		obj, ok := in.(T)
+		if !ok {
+			return in, nil
+		}
+		if m, ok := any(obj).(metav1.ObjectMetaAccessor); ok {
+			trimOwnedMeta(m.GetObjectMeta().(*metav1.ObjectMeta), keepAnnotations)
+		}
+		if trim != nil {
+			trim(obj)
+		}
+		return obj, nil
+	}
+}
+
+// ownedTransforms are the cache transforms of the kinds the controller makes, namespaced ones.
+func ownedTransforms() map[client.Object]toolscache.TransformFunc {
+	return map[client.Object]toolscache.TransformFunc{
+		&corev1.Pod{}: trimOwned(true, func(pod *corev1.Pod) {
+			// The spec is compared through its hash annotation, never read back.
+			pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName}
+		}),
+		&coordinationv1.Lease{}:  trimOwned[*coordinationv1.Lease](false, nil),
+		&corev1.ServiceAccount{}: trimOwned(false, func(sa *corev1.ServiceAccount) { *sa = corev1.ServiceAccount{ObjectMeta: sa.ObjectMeta} }),
+		&corev1.PersistentVolumeClaim{}: trimOwned(false, func(pvc *corev1.PersistentVolumeClaim) {
+			*pvc = corev1.PersistentVolumeClaim{ObjectMeta: pvc.ObjectMeta}
+		}),
+		&rbacv1.Role{}:        trimOwned[*rbacv1.Role](false, nil),
+		&rbacv1.RoleBinding{}: trimOwned[*rbacv1.RoleBinding](false, nil),
+		&corev1.Service{}: trimOwned(false, func(svc *corev1.Service) {
+			svc.Spec = corev1.ServiceSpec{Selector: svc.Spec.Selector, Ports: svc.Spec.Ports}
+			svc.Status = corev1.ServiceStatus{}
+		}),
+		&networkingv1.NetworkPolicy{}: trimOwned[*networkingv1.NetworkPolicy](false, nil),
+	}
+}
+
+// trimOwnedBinding is the cache transform of the session ClusterRoleBindings (cacheOwnBindings).
+var trimOwnedBinding = trimOwned[*rbacv1.ClusterRoleBinding](true, nil)
+
+// repairOwned puts back what drifted on an object the controller made, over the object as the
+// API server holds it: fresh is an empty object of the kind, key names it, and fix changes it
+// and says whether anything was wrong (it may have been put back in the meantime). The cached
+// copy that showed the drift is never written: it lacks what the cache leaves out (labels
+// among them, and without its label the object would leave the cache). An object that is no
+// longer controlled by wac is left to checkOwnership; an update that races another write fails
+// on its resourceVersion and the pass is retried.
+func repairOwned[T client.Object](ctx context.Context, r *WhatsAppConnectionReconciler, wac *whatsappv1alpha1.WhatsAppConnection,
+	key client.ObjectKey, fresh T, fix func(T) bool) error {
+	if err := r.APIReader.Get(ctx, key, fresh); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(fresh, wac) || !fix(fresh) {
+		return nil
+	}
+	return r.Update(ctx, fresh)
+}
