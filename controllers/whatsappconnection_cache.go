@@ -22,7 +22,7 @@ import (
 //     deletion time and owner references (ownership, deletion with a UID precondition), never
 //     labels (the cache selects them by label on the API server, and an object that loses its
 //     label leaves the cache), finalizers or managed fields;
-//   - annotations only where one is read: the session pod's spec hash and the session
+//   - of annotations only the one read: the session pod's spec hash, the session
 //     ClusterRoleBinding's owner;
 //   - of each kind, the fields a pass compares with what it wants, and no others:
 //     Pod: status and spec.nodeName; Lease: its spec (holder, durations: the Lease clock
@@ -42,11 +42,16 @@ var (
 	ownerKind       = "WhatsAppConnection"
 )
 
-// trimOwnedMeta leaves the metadata the controller reads of an object it made.
-func trimOwnedMeta(m *metav1.ObjectMeta, keepAnnotations bool) {
+// trimOwnedMeta leaves the metadata the controller reads of an object it made; of its
+// annotations only keep, if not empty (others, such as a CNI's or a service mesh's on pods, can
+// be larger than the rest of the object).
+func trimOwnedMeta(m *metav1.ObjectMeta, keep string) {
 	m.Labels, m.Finalizers, m.ManagedFields, m.GenerateName = nil, nil, nil, ""
-	if !keepAnnotations {
+	switch v, ok := m.Annotations[keep]; {
+	case !ok || keep == "":
 		m.Annotations = nil
+	case len(m.Annotations) > 1:
+		m.Annotations = map[string]string{keep: v}
 	}
 	for i := range m.OwnerReferences {
 		ref := &m.OwnerReferences[i]
@@ -58,14 +63,14 @@ func trimOwnedMeta(m *metav1.ObjectMeta, keepAnnotations bool) {
 
 // trimOwned is the cache transform of a kind the controller makes: trimOwnedMeta, then trim of
 // the kind's own fields. Anything that is not a T (a tombstone) passes unchanged.
-func trimOwned[T client.Object](keepAnnotations bool, trim func(T)) toolscache.TransformFunc {
+func trimOwned[T client.Object](keepAnnotation string, trim func(T)) toolscache.TransformFunc {
 	return func(in any) (any, error) {
 		obj, ok := in.(T)
 		if !ok {
 			return in, nil
 		}
 		if m, ok := any(obj).(metav1.ObjectMetaAccessor); ok {
-			trimOwnedMeta(m.GetObjectMeta().(*metav1.ObjectMeta), keepAnnotations)
+			trimOwnedMeta(m.GetObjectMeta().(*metav1.ObjectMeta), keepAnnotation)
 		}
 		if trim != nil {
 			trim(obj)
@@ -77,27 +82,27 @@ func trimOwned[T client.Object](keepAnnotations bool, trim func(T)) toolscache.T
 // ownedTransforms are the cache transforms of the kinds the controller makes, namespaced ones.
 func ownedTransforms() map[client.Object]toolscache.TransformFunc {
 	return map[client.Object]toolscache.TransformFunc{
-		&corev1.Pod{}: trimOwned(true, func(pod *corev1.Pod) {
+		&corev1.Pod{}: trimOwned(podSpecHashAnnotation, func(pod *corev1.Pod) {
 			// The spec is compared through its hash annotation, never read back.
 			pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName}
 		}),
-		&coordinationv1.Lease{}:  trimOwned[*coordinationv1.Lease](false, nil),
-		&corev1.ServiceAccount{}: trimOwned(false, func(sa *corev1.ServiceAccount) { *sa = corev1.ServiceAccount{ObjectMeta: sa.ObjectMeta} }),
-		&corev1.PersistentVolumeClaim{}: trimOwned(false, func(pvc *corev1.PersistentVolumeClaim) {
+		&coordinationv1.Lease{}:  trimOwned[*coordinationv1.Lease]("", nil),
+		&corev1.ServiceAccount{}: trimOwned("", func(sa *corev1.ServiceAccount) { *sa = corev1.ServiceAccount{ObjectMeta: sa.ObjectMeta} }),
+		&corev1.PersistentVolumeClaim{}: trimOwned("", func(pvc *corev1.PersistentVolumeClaim) {
 			*pvc = corev1.PersistentVolumeClaim{ObjectMeta: pvc.ObjectMeta}
 		}),
-		&rbacv1.Role{}:        trimOwned[*rbacv1.Role](false, nil),
-		&rbacv1.RoleBinding{}: trimOwned[*rbacv1.RoleBinding](false, nil),
-		&corev1.Service{}: trimOwned(false, func(svc *corev1.Service) {
+		&rbacv1.Role{}:        trimOwned[*rbacv1.Role]("", nil),
+		&rbacv1.RoleBinding{}: trimOwned[*rbacv1.RoleBinding]("", nil),
+		&corev1.Service{}: trimOwned("", func(svc *corev1.Service) {
 			svc.Spec = corev1.ServiceSpec{Selector: svc.Spec.Selector, Ports: svc.Spec.Ports}
 			svc.Status = corev1.ServiceStatus{}
 		}),
-		&networkingv1.NetworkPolicy{}: trimOwned[*networkingv1.NetworkPolicy](false, nil),
+		&networkingv1.NetworkPolicy{}: trimOwned[*networkingv1.NetworkPolicy]("", nil),
 	}
 }
 
 // trimOwnedBinding is the cache transform of the session ClusterRoleBindings (cacheOwnBindings).
-var trimOwnedBinding = trimOwned[*rbacv1.ClusterRoleBinding](true, nil)
+var trimOwnedBinding = trimOwned[*rbacv1.ClusterRoleBinding](ownerAnnotation, nil)
 
 // repairOwned puts back what drifted on an object the controller made, over the object as the
 // API server holds it: fresh is an empty object of the kind, key names it, and fix changes it
