@@ -38,10 +38,7 @@ func newPreKeyPool() *preKeyPool { return &preKeyPool{ready: make(chan struct{})
 func (p *preKeyPool) fill() {
 	p.start.Do(func() {
 		time.AfterFunc(preKeyFillDelay, func() {
-			pairs := make([]keys.KeyPair, initialPreKeys)
-			for i := range pairs {
-				pairs[i] = *keys.NewKeyPair()
-			}
+			pairs := newKeyPairs(initialPreKeys)
 			p.mu.Lock()
 			p.pairs = pairs
 			p.mu.Unlock()
