@@ -69,7 +69,7 @@ func main() {
 		os.Exit(2)
 	}
 	ctx := signals.SetupSignalHandler()
-	go releaseGCAfterStart(ctx, rt.State, restoreGC, 50*time.Millisecond, startGCHoldMax)
+	go releaseGCAfterStart(ctx, rt.State, restoreGC, 50*time.Millisecond, startGCAfterQR, startGCHoldMax)
 	if err := serveSendAPI(ctx, send, cfg, rt, slot, rest, log.WithName("send-api")); err != nil {
 		log.Error(err, "cannot start the send API")
 		os.Exit(1)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
+
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 )
 
@@ -17,12 +19,13 @@ func gcSettings() (percent int, limit int64) {
 	return percent, debug.SetMemoryLimit(-1)
 }
 
-// The collector is off only until the session's first QR code (or connection) is published:
-// after that the process runs with its own GOGC and GOMEMLIMIT again, so an idle session's
-// heap is collected as configured.
+// The collector is off only until the session's first QR code (or connection) is published,
+// and for startGCAfterQR after the code: after that the process runs with its own GOGC and
+// GOMEMLIMIT again, so an idle session's heap is collected as configured.
 func TestStartGCIsHeldUntilTheQRCodeThenRestored(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(70))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(1 << 40))
+	g := NewWithT(t)
 
 	restore := holdGC()
 	if p, l := gcSettings(); p != -1 || l != startGCLimit {
@@ -31,22 +34,47 @@ func TestStartGCIsHeldUntilTheQRCodeThenRestored(t *testing.T) {
 	var state atomic.Value
 	state.Store(whatsappv1alpha1.SessionConnecting)
 	done := make(chan struct{})
+	const afterQR = 300 * time.Millisecond
 	go func() {
 		releaseGCAfterStart(context.Background(), func() whatsappv1alpha1.SessionState {
 			return state.Load().(whatsappv1alpha1.SessionState)
-		}, restore, time.Millisecond, time.Hour)
+		}, restore, time.Millisecond, afterQR, time.Hour)
 		close(done)
 	}()
-	select {
-	case <-done:
-		t.Fatal("restored while the session was still connecting")
-	case <-time.After(50 * time.Millisecond):
+	restored := func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
 	}
+	g.Consistently(restored, 50*time.Millisecond, time.Millisecond).Should(BeFalse(), "restored while the session was still connecting")
+	shown := time.Now()
 	state.Store(whatsappv1alpha1.SessionPairing)
-	<-done
+	g.Consistently(restored, afterQR/2, time.Millisecond).Should(BeFalse(), "restored as the QR code showed")
+	g.Eventually(restored, 5*time.Second, time.Millisecond).Should(BeTrue())
+	g.Expect(time.Since(shown)).To(BeNumerically(">=", afterQR))
 	if p, l := gcSettings(); p != 70 || l != 1<<40 {
 		t.Fatalf("after the QR code: GOGC %d, limit %d; want 70 and %d", p, l, int64(1<<40))
 	}
+}
+
+// Connected ends the hold at once, whether or not a QR code showed (a paired device's restart).
+func TestStartGCIsRestoredOnceConnected(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(70))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(1 << 40))
+	g := NewWithT(t)
+	restore := holdGC()
+	done := make(chan struct{})
+	go func() {
+		releaseGCAfterStart(context.Background(), func() whatsappv1alpha1.SessionState {
+			return whatsappv1alpha1.SessionConnected
+		}, restore, time.Millisecond, time.Hour, time.Hour)
+		close(done)
+	}()
+	g.Eventually(done, 5*time.Second).Should(BeClosed())
+	g.Expect(debug.SetGCPercent(70)).To(Equal(70))
 }
 
 // A GOMEMLIMIT below the start-up limit is kept during start-up: the operator's limit wins.
