@@ -41,6 +41,9 @@ type podRun struct {
 
 	terminateOnce sync.Once
 	statusMu      sync.Mutex // one status write at a time, each from the latest state
+	// last is the pod's status as the API server last returned it (at first, as the watch
+	// showed it): the base of the next status patch. Guarded by statusMu.
+	last corev1.PodStatus
 }
 
 type containerRun struct {
@@ -52,7 +55,7 @@ type containerRun struct {
 
 func (r *Runner) newRun(key string, pod *corev1.Pod) *podRun {
 	return &podRun{
-		r: r, key: key, uid: pod.UID, pod: pod.DeepCopy(),
+		r: r, key: key, uid: pod.UID, pod: pod.DeepCopy(), last: *pod.Status.DeepCopy(),
 		log:       r.log.WithValues("pod", key, "uid", pod.UID),
 		startTime: metav1.Now(),
 		allExited: make(chan struct{}),

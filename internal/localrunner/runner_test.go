@@ -72,6 +72,41 @@ var _ = Describe("Runner", func() {
 		Expect(readFile(filepath.Join(workDir, "local", "pods", string(pod.UID), "main.log"))).To(ContainSubstring("helper started"))
 	})
 
+	It("reports a pod's status as a kubelet does: patches of pods/status, never a read or a replace of the pod", func() {
+		Expect(k8sClient.Create(ctx, helperPod(ns, "patched", "patched-store"))).To(Succeed())
+		Eventually(getPod(ns, "patched"), wait, poll).Should(SatisfyAll(
+			HaveField("Status.Phase", corev1.PodRunning),
+			WithTransform(func(p *corev1.Pod) corev1.ConditionStatus { return condition(p, corev1.PodReady) }, Equal(corev1.ConditionTrue)),
+		))
+		path := "/api/v1/namespaces/" + ns + "/pods/patched"
+		sent := requestsFor(path)
+		Expect(sent).To(ContainElement("PATCH "+path+"/status"), "Running, then Ready: each a patch")
+		Expect(sent).NotTo(ContainElement("GET "+path), "a status write needs no read first")
+		Expect(sent).NotTo(ContainElement("PUT " + path + "/status"))
+	})
+
+	It("never reports on a newer pod under the same name: its patch names the pod's UID", func() {
+		runCtx, stop := context.WithCancel(context.Background())
+		defer stop()
+		r, done := startRunnerR(runCtx, "reborn", filepath.Join(workDir, "reborn"))
+		pod := helperPod(ns, "reborn", "reborn-store")
+		pod.Labels = nil
+		pod.Spec.NodeName = "reborn"
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		Eventually(getPod(ns, "reborn"), wait, poll).Should(HaveField("Status.Phase", corev1.PodRunning))
+
+		live, err := getPod(ns, "reborn")()
+		Expect(err).NotTo(HaveOccurred())
+		earlier := live.DeepCopy()
+		earlier.UID = "an-earlier-pod"
+		run := r.newRun(cacheKey(earlier), earlier)
+		run.failure = "the earlier pod failed"
+		Expect(run.writeStatus(ctx)).To(Succeed(), "a pod that is gone is nothing to report on")
+		Consistently(getPod(ns, "reborn"), time.Second, poll).Should(HaveField("Status.Phase", corev1.PodRunning))
+		stop()
+		Eventually(done, wait).Should(Receive(BeNil()))
+	})
+
 	It("leaves alone unscheduled pods outside its selector", func() {
 		pod := helperPod(ns, "foreign", "foreign-store")
 		pod.Labels = map[string]string{"app": "other"}

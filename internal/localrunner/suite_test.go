@@ -3,10 +3,12 @@ package localrunner
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,7 +84,7 @@ func startRunner(ctx context.Context, node, dir string) chan error {
 
 // startRunnerR is startRunner that also returns the Runner, for the tests that drive it.
 func startRunnerR(ctx context.Context, node, dir string) (*Runner, chan error) {
-	r, err := New(cfg, Options{
+	r, err := New(recording(cfg), Options{
 		NodeName: node,
 		WorkDir:  dir,
 		Commands: map[string]string{helperCommand: os.Args[0], "/broken": filepath.Join(dir, "no-such-program")},
@@ -96,6 +98,44 @@ func startRunnerR(ctx context.Context, node, dir string) (*Runner, chan error) {
 		done <- r.Start(ctx)
 	}()
 	return r, done
+}
+
+// runnerRequests are the requests the runners sent ("METHOD path"), for the specs that check
+// what a runner asks of the API server.
+var runnerRequests struct {
+	sync.Mutex
+	sent []string
+}
+
+// recording is cfg with every request recorded in runnerRequests.
+func recording(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			runnerRequests.Lock()
+			runnerRequests.sent = append(runnerRequests.sent, req.Method+" "+req.URL.Path)
+			runnerRequests.Unlock()
+			return rt.RoundTrip(req)
+		})
+	})
+	return c
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// requestsFor are the recorded runner requests whose path contains part.
+func requestsFor(part string) []string {
+	runnerRequests.Lock()
+	defer runnerRequests.Unlock()
+	var out []string
+	for _, r := range runnerRequests.sent {
+		if strings.Contains(r, part) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func newNamespace() string {
