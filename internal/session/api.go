@@ -73,14 +73,9 @@ func (c *apiClient) UpdateLease(ctx context.Context, lease *coordinationv1.Lease
 	return out, err
 }
 
-func (c *apiClient) getConnection(ctx context.Context) (*whatsappv1alpha1.WhatsAppConnection, error) {
-	out := &whatsappv1alpha1.WhatsAppConnection{}
-	err := c.connections.Get().Namespace(c.namespace).Resource("whatsappconnections").Name(c.connection).Do(ctx).Into(out)
-	return out, err
-}
-
-// watchConnection watches the own resource from resourceVersion on. The Role allows get and
-// watch on this one name, not list, hence a name field selector rather than an informer.
+// watchConnection watches the own resource from resourceVersion on ("0": from the API server's
+// watch cache, starting with the resource as the cache has it). The Role allows get and watch
+// on this one name, not list, hence a name field selector rather than an informer.
 func (c *apiClient) watchConnection(ctx context.Context, resourceVersion string) (watch.Interface, error) {
 	return c.connections.Get().Namespace(c.namespace).Resource("whatsappconnections").
 		Param("watch", "true").
@@ -114,6 +109,12 @@ func (c *apiClient) statusApplyBody(status sessionStatus) ([]byte, error) {
 }
 
 // applyStatus applies status with server-side apply, taking over any field another manager set.
+//
+// fieldValidation=Ignore spares the API server a second parse of the body: an apply body is
+// YAML to it (JSON parsed by a YAML parser, slow on the QR drawing's block characters), and
+// under the default (Warn) it parses the body again, strictly, to find unknown or duplicate
+// fields. json.Marshal of the typed body writes neither; a field the installed CRD lacks is
+// dropped either way (Warn only adds a warning nobody reads).
 func (c *apiClient) applyStatus(ctx context.Context, status sessionStatus, fieldManager string) error {
 	body, err := c.statusApplyBody(status)
 	if err != nil {
@@ -121,6 +122,6 @@ func (c *apiClient) applyStatus(ctx context.Context, status sessionStatus, field
 	}
 	return c.connections.Patch(types.ApplyPatchType).Namespace(c.namespace).Resource("whatsappconnections").
 		Name(c.connection).SubResource("status").
-		Param("fieldManager", fieldManager).Param("force", "true").
+		Param("fieldManager", fieldManager).Param("force", "true").Param("fieldValidation", "Ignore").
 		Body(body).Do(ctx).Error()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -118,6 +119,18 @@ var _ = Describe("session runtime with whatsmeow against fakewa", func() {
 		}, timeout, poll).Should(Succeed())
 		Expect(c.status().QRCode).To(BeEmpty())
 		Expect(srv.Device(jid).Stats().PairingWindows).To(Equal(windows))
+	})
+
+	It("asks the API server only for its Lease, one watch of its resource and one status write before its QR code", func() {
+		c := newConnection()
+		s := c.start("wac-session", session.StoreConfig{})
+		Eventually(func() string { return c.status().QRCode }, timeout, poll).ShouldNot(BeEmpty())
+
+		sent := s.link.requests()
+		first := slices.Index(sent, "PATCH whatsappconnections/status")
+		Expect(first).To(BeNumerically(">=", 0), "the QR code is a status write: %v", sent)
+		Expect(sent[:first]).To(ConsistOf("GET leases", "PUT leases", "WATCH whatsappconnections"),
+			"the watch reads the resource: no GET before it")
 	})
 
 	It("reports Replaced when a rogue client logs in with a copy of the store, and never logs in again", func() {

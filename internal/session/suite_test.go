@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -183,6 +185,16 @@ type apiLink struct {
 	cut          atomic.Bool
 	leaseWrites  atomic.Int64
 	statusWrites atomic.Int64
+
+	mu   sync.Mutex
+	sent []string // every request: "METHOD resource[/subresource]", "WATCH resource" for a watch
+}
+
+// requests are the requests sent so far, in order.
+func (l *apiLink) requests() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.sent)
 }
 
 type linkTransport struct {
@@ -194,6 +206,20 @@ func (t linkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.link.cut.Load() {
 		return nil, errors.New("test: API traffic cut")
 	}
+	// /apis/GROUP/VERSION/namespaces/NS/RESOURCE[/NAME[/SUBRESOURCE]]
+	what := req.Method
+	if req.URL.Query().Get("watch") == "true" {
+		what = "WATCH"
+	}
+	if parts := strings.Split(req.URL.Path, "/"); len(parts) >= 7 {
+		what += " " + parts[6]
+		if len(parts) >= 9 {
+			what += "/" + strings.Join(parts[8:], "/")
+		}
+	}
+	t.link.mu.Lock()
+	t.link.sent = append(t.link.sent, what)
+	t.link.mu.Unlock()
 	switch {
 	case req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/leases/"):
 		t.link.leaseWrites.Add(1)
