@@ -85,6 +85,14 @@ var _ = Describe("Runner", func() {
 		Expect(sent).NotTo(ContainElement("PUT " + path + "/status"))
 	})
 
+	It("watches pods uncompressed: the API server gzips a watch-list stream event by event for a client that accepts it", func() {
+		watches := requestsFor("WATCH /api/v1/pods")
+		Expect(watches).NotTo(BeEmpty())
+		for _, w := range watches {
+			Expect(w).To(HaveSuffix("Accept-Encoding: identity"))
+		}
+	})
+
 	It("never reports on a newer pod under the same name: its patch names the pod's UID", func() {
 		runCtx, stop := context.WithCancel(context.Background())
 		defer stop()

@@ -100,7 +100,8 @@ func startRunnerR(ctx context.Context, node, dir string) (*Runner, chan error) {
 	return r, done
 }
 
-// runnerRequests are the requests the runners sent ("METHOD path"), for the specs that check
+// runnerRequests are the requests the runners sent ("METHOD path", a watch with the encoding it
+// accepts), for the specs that check
 // what a runner asks of the API server.
 var runnerRequests struct {
 	sync.Mutex
@@ -113,7 +114,11 @@ func recording(cfg *rest.Config) *rest.Config {
 	c.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			runnerRequests.Lock()
-			runnerRequests.sent = append(runnerRequests.sent, req.Method+" "+req.URL.Path)
+			what := req.Method + " " + req.URL.Path
+			if req.URL.Query().Get("watch") == "true" {
+				what = "WATCH " + req.URL.Path + " Accept-Encoding: " + req.Header.Get("Accept-Encoding")
+			}
+			runnerRequests.sent = append(runnerRequests.sent, what)
 			runnerRequests.Unlock()
 			return rt.RoundTrip(req)
 		})
