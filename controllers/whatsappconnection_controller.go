@@ -235,6 +235,9 @@ func (r *WhatsAppConnectionReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if pass.statusNext {
 		return result, err
 	}
+	if wait := r.awaitFirstReport(pass); wait > 0 && err == nil {
+		return sooner(result, wait), nil
+	}
 	if applyErr := r.applyStatus(ctx, pass); applyErr != nil && err == nil {
 		err = applyErr
 	}
