@@ -293,11 +293,19 @@ func (r *WhatsAppConnectionReconciler) reconcile(ctx context.Context, p *pass) (
 		if res != nil {
 			log.V(1).Info("pass ends", "step", step.name, "requeueAfter", res.RequeueAfter)
 			r.summarize(p)
-			return *res, nil
+			return p.withRecheck(*res), nil
 		}
 	}
 	r.summarize(p)
-	return ctrl.Result{}, nil
+	return p.withRecheck(ctrl.Result{}), nil
+}
+
+// withRecheck is res, requeued by the pass's recheckAfter at the latest.
+func (p *pass) withRecheck(res ctrl.Result) ctrl.Result {
+	if p.recheckAfter <= 0 {
+		return res
+	}
+	return sooner(res, p.recheckAfter)
 }
 
 // currentPod returns the session pod this resource controls, or nil. A pod of that name that

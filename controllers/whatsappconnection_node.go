@@ -63,8 +63,10 @@ func (r *WhatsAppConnectionReconciler) replaceUnresponsive(ctx context.Context, 
 	}
 	if stale == nil {
 		// Look again when the Lease would have stood still for its duration (renewals seen in
-		// between move that time on: see observeLeases).
-		return &ctrl.Result{RequeueAfter: wait}, nil
+		// between move that time on: see observeLeases). The pass goes on: the steps after the
+		// pod (the send API's Service and binding) must not wait for a live session to stop.
+		p.recheckAfter = wait
+		return nil, nil
 	}
 	released := true
 	if err := r.leaseEdit(ctx, p, func(l *coordinationv1.Lease) bool {

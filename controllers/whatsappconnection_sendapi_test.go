@@ -53,6 +53,25 @@ var _ = Describe("send API objects", func() {
 		}).Should(HaveLen(1))
 	})
 
+	It("puts back a deleted Service while the session holds its Lease: a live session does not end the pass at its pod", func() {
+		newConnection(ns, "shop")
+		key := client.ObjectKey{Namespace: ns, Name: "shop-session"}
+		svc := &corev1.Service{}
+		Eventually(func() error { return k8sClient.Get(ctx, key, svc) }).Should(Succeed())
+		pod := sessionPod(ns, "shop")
+		before := passesOf(ns, "shop")()
+		holdLease(ns, "shop", identityOf(pod), 60)
+		// The Lease's new holder wakes the resource: once that pass ran, the cache has the holder.
+		Eventually(passesOf(ns, "shop")).Should(BeNumerically(">", before))
+
+		Expect(k8sClient.Delete(ctx, svc)).To(Succeed())
+		Eventually(func() (string, error) {
+			again := &corev1.Service{}
+			err := k8sClient.Get(ctx, key, again)
+			return string(again.UID), err
+		}).Should(And(Not(BeEmpty()), Not(Equal(string(svc.UID)))))
+	})
+
 	It("passes spec.send to the session: its rate, and HTTPS with the Secret's certificate", func() {
 		plain := sessionPod(ns, newConnection(ns, "plain").Name)
 		Expect(plain.Spec.Containers[0].Args).NotTo(ContainElement(MatchRegexp("^--send-(rate|burst|api-tls)")), "no send flags without spec.send")

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +35,9 @@ type pass struct {
 	// statusNext: the pass ended to let the next one finish (see ensurePod), which writes the
 	// status.
 	statusNext bool
+	// recheckAfter, when set, is when the pass must look again (a live holder's Lease, see
+	// replaceUnresponsive) whatever the steps after it decide.
+	recheckAfter time.Duration
 }
 
 func newPass(wac *whatsappv1alpha1.WhatsAppConnection) *pass {
