@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -23,6 +22,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/waoperator/whatsapp-operator/internal/uncompressed"
 )
 
 // DefaultSelector picks the pods the operator creates.
@@ -101,13 +102,10 @@ func New(cfg *rest.Config, opts Options) (*Runner, error) {
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = logr.Discard()
 	}
-	cfg = rest.CopyConfig(cfg)
-	// Uncompressed, as the manager asks (controllers.NewManager): client-go's informers list and
-	// watch with watch-list streams, which the API server gzips event by event for a client that
-	// accepts gzip, at a CPU cost per event that a pod starting in 20 competes with.
-	// DisableCompression alone does not reach a server without TLS (http.DefaultTransport).
-	cfg.DisableCompression = true
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return identityEncoding{rt} })
+	// Uncompressed, as the manager asks: client-go's informers list and watch with watch-list
+	// streams, which the API server gzips event by event for a client that accepts gzip, at a
+	// CPU cost per event that a pod starting in 20 competes with.
+	cfg = uncompressed.Config(cfg)
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("localrunner: %w", err)
@@ -120,17 +118,6 @@ func New(cfg *rest.Config, opts Options) (*Runner, error) {
 		runs:  map[types.UID]*podRun{},
 		ports: map[int32]bool{},
 	}, nil
-}
-
-// identityEncoding asks the API server for uncompressed responses (see New).
-type identityEncoding struct{ next http.RoundTripper }
-
-func (t identityEncoding) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Header.Get("Accept-Encoding") == "" {
-		r = r.Clone(r.Context())
-		r.Header.Set("Accept-Encoding", "identity")
-	}
-	return t.next.RoundTrip(r)
 }
 
 // NeedLeaderElection: pods must run whether or not this manager leads.
