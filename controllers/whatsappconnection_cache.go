@@ -104,20 +104,25 @@ func ownedTransforms() map[client.Object]toolscache.TransformFunc {
 // trimOwnedBinding is the cache transform of the session ClusterRoleBindings (cacheOwnBindings).
 var trimOwnedBinding = trimOwned[*rbacv1.ClusterRoleBinding](ownerAnnotation, nil)
 
-// repairOwned puts back what drifted on an object the controller made, over the object as the
-// API server holds it: fresh is an empty object of the kind, key names it, and fix changes it
-// and says whether anything was wrong (it may have been put back in the meantime). The cached
-// copy that showed the drift is never written: it lacks what the cache leaves out (labels
-// among them, and without its label the object would leave the cache). An object that is no
-// longer controlled by wac is left to checkOwnership; an update that races another write fails
-// on its resourceVersion and the pass is retried.
+// repairOwned puts back what drifted on an object the controller made. cached is the cache's
+// copy (no name: the object is missing, which createIfMissing handles); drifted says whether an
+// object differs from what the controller wants and put makes it so. A drift in the cached copy
+// is judged again and put back over the object as the API server holds it (read into fresh, an
+// empty object of the kind), never over the cached copy: that lacks what the cache leaves out
+// (labels among them, and without its label the object would leave the cache). An object that
+// is no longer controlled by wac is left to checkOwnership; an update that races another write
+// fails on its resourceVersion and the pass is retried.
 func repairOwned[T client.Object](ctx context.Context, r *WhatsAppConnectionReconciler, wac *whatsappv1alpha1.WhatsAppConnection,
-	key client.ObjectKey, fresh T, fix func(T) bool) error {
-	if err := r.APIReader.Get(ctx, key, fresh); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if !metav1.IsControlledBy(fresh, wac) || !fix(fresh) {
+	cached, fresh T, drifted func(T) bool, put func(T)) error {
+	if cached.GetName() == "" || !drifted(cached) {
 		return nil
 	}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), fresh); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(fresh, wac) || !drifted(fresh) {
+		return nil
+	}
+	put(fresh)
 	return r.Update(ctx, fresh)
 }

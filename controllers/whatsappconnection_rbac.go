@@ -51,31 +51,19 @@ func (r *WhatsAppConnectionReconciler) ensureRBAC(ctx context.Context, p *pass) 
 	if res, err := r.createIfMissing(ctx, wac, role, current); res != nil || err != nil {
 		return res, err
 	}
-	if current.Name != "" && !equality.Semantic.DeepEqual(current.Rules, role.Rules) {
-		if err := repairOwned(ctx, r, wac, client.ObjectKeyFromObject(role), &rbacv1.Role{}, func(fresh *rbacv1.Role) bool {
-			if equality.Semantic.DeepEqual(fresh.Rules, role.Rules) {
-				return false
-			}
-			fresh.Rules = role.Rules
-			return true
-		}); err != nil {
-			return nil, err
-		}
+	if err := repairOwned(ctx, r, wac, current, &rbacv1.Role{},
+		func(x *rbacv1.Role) bool { return !equality.Semantic.DeepEqual(x.Rules, role.Rules) },
+		func(x *rbacv1.Role) { x.Rules = role.Rules }); err != nil {
+		return nil, err
 	}
 	currentBinding := &rbacv1.RoleBinding{}
 	if res, err := r.createIfMissing(ctx, wac, binding, currentBinding); res != nil || err != nil {
 		return res, err
 	}
-	if currentBinding.Name != "" && !equality.Semantic.DeepEqual(currentBinding.Subjects, binding.Subjects) {
-		if err := repairOwned(ctx, r, wac, client.ObjectKeyFromObject(binding), &rbacv1.RoleBinding{}, func(fresh *rbacv1.RoleBinding) bool {
-			if equality.Semantic.DeepEqual(fresh.Subjects, binding.Subjects) {
-				return false
-			}
-			fresh.Subjects = binding.Subjects
-			return true
-		}); err != nil {
-			return nil, err
-		}
+	if err := repairOwned(ctx, r, wac, currentBinding, &rbacv1.RoleBinding{},
+		func(x *rbacv1.RoleBinding) bool { return !equality.Semantic.DeepEqual(x.Subjects, binding.Subjects) },
+		func(x *rbacv1.RoleBinding) { x.Subjects = binding.Subjects }); err != nil {
+		return nil, err
 	}
 	return nil, nil
 }

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whatsappv1alpha1 "github.com/waoperator/whatsapp-operator/api/v1alpha1"
 	"github.com/waoperator/whatsapp-operator/internal/sessionenv"
@@ -81,20 +80,13 @@ func (r *WhatsAppConnectionReconciler) ensureSendAPIService(ctx context.Context,
 	if res, err := r.createIfMissing(ctx, p.wac, svc, current); res != nil || err != nil {
 		return res, err
 	}
-	drifted := func(s *corev1.Service) bool {
-		return !equality.Semantic.DeepEqual(s.Spec.Selector, svc.Spec.Selector) ||
-			!equality.Semantic.DeepEqual(s.Spec.Ports, withDefaults(svc.Spec.Ports, s.Spec.Ports))
-	}
-	if current.Name != "" && drifted(current) {
-		if err := repairOwned(ctx, r, p.wac, client.ObjectKeyFromObject(svc), &corev1.Service{}, func(fresh *corev1.Service) bool {
-			if !drifted(fresh) {
-				return false
-			}
-			fresh.Spec.Selector, fresh.Spec.Ports = svc.Spec.Selector, svc.Spec.Ports
-			return true
-		}); err != nil {
-			return nil, err
-		}
+	if err := repairOwned(ctx, r, p.wac, current, &corev1.Service{},
+		func(s *corev1.Service) bool {
+			return !equality.Semantic.DeepEqual(s.Spec.Selector, svc.Spec.Selector) ||
+				!equality.Semantic.DeepEqual(s.Spec.Ports, withDefaults(svc.Spec.Ports, s.Spec.Ports))
+		},
+		func(s *corev1.Service) { s.Spec.Selector, s.Spec.Ports = svc.Spec.Selector, svc.Spec.Ports }); err != nil {
+		return nil, err
 	}
 	return nil, nil
 }
@@ -107,16 +99,10 @@ func (r *WhatsAppConnectionReconciler) ensureSendAPIPolicy(ctx context.Context, 
 	if res, err := r.createIfMissing(ctx, p.wac, policy, current); res != nil || err != nil {
 		return res, err
 	}
-	if current.Name != "" && !equality.Semantic.DeepEqual(current.Spec, policy.Spec) {
-		if err := repairOwned(ctx, r, p.wac, client.ObjectKeyFromObject(policy), &networkingv1.NetworkPolicy{}, func(fresh *networkingv1.NetworkPolicy) bool {
-			if equality.Semantic.DeepEqual(fresh.Spec, policy.Spec) {
-				return false
-			}
-			fresh.Spec = policy.Spec
-			return true
-		}); err != nil {
-			return nil, err
-		}
+	if err := repairOwned(ctx, r, p.wac, current, &networkingv1.NetworkPolicy{},
+		func(x *networkingv1.NetworkPolicy) bool { return !equality.Semantic.DeepEqual(x.Spec, policy.Spec) },
+		func(x *networkingv1.NetworkPolicy) { x.Spec = policy.Spec }); err != nil {
+		return nil, err
 	}
 	return nil, nil
 }
