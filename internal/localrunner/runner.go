@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -106,6 +107,12 @@ func New(cfg *rest.Config, opts Options) (*Runner, error) {
 	// streams, which the API server gzips event by event for a client that accepts gzip, at a
 	// CPU cost per event that a pod starting in 20 competes with.
 	cfg = uncompressed.Config(cfg)
+	// Protobuf, as a kubelet talks (its --kube-api-content-type): client-go's clientset speaks
+	// JSON unless told, and the API server then encodes every pod event twice, once for the
+	// manager's protobuf watch and once more in JSON for this one. Strategic merge patches of
+	// pods/status keep their own JSON body.
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("localrunner: %w", err)

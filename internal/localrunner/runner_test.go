@@ -93,6 +93,14 @@ var _ = Describe("Runner", func() {
 		}
 	})
 
+	It("watches pods in protobuf, as a kubelet does: a JSON watch costs the API server a second encoding of every pod event", func() {
+		watches := requestsFor("WATCH /api/v1/pods")
+		Expect(watches).NotTo(BeEmpty())
+		for _, w := range watches {
+			Expect(w).To(ContainSubstring("Accept: application/vnd.kubernetes.protobuf,"))
+		}
+	})
+
 	It("never reports on a newer pod under the same name: its patch names the pod's UID", func() {
 		runCtx, stop := context.WithCancel(context.Background())
 		defer stop()

@@ -100,8 +100,8 @@ func startRunnerR(ctx context.Context, node, dir string) (*Runner, chan error) {
 	return r, done
 }
 
-// runnerRequests are the requests the runners sent ("METHOD path", a watch with the encoding it
-// accepts), for the specs that check
+// runnerRequests are the requests the runners sent ("METHOD path", a watch with the media types
+// and the encoding it accepts), for the specs that check
 // what a runner asks of the API server.
 var runnerRequests struct {
 	sync.Mutex
@@ -116,7 +116,7 @@ func recording(cfg *rest.Config) *rest.Config {
 			runnerRequests.Lock()
 			what := req.Method + " " + req.URL.Path
 			if req.URL.Query().Get("watch") == "true" {
-				what = "WATCH " + req.URL.Path + " Accept-Encoding: " + req.Header.Get("Accept-Encoding")
+				what = "WATCH " + req.URL.Path + " Accept: " + req.Header.Get("Accept") + " Accept-Encoding: " + req.Header.Get("Accept-Encoding")
 			}
 			runnerRequests.sent = append(runnerRequests.sent, what)
 			runnerRequests.Unlock()
