@@ -39,6 +39,8 @@ type qrRound struct {
 	cpu         cpuTimes
 	sessionsCPU time.Duration
 	requests    string
+	// apiGCs is how many collections the API server finished during the round (-1: unknown).
+	apiGCs int
 	// workUntilMedian is the CPU the stack (this process and its children: API server, etcd,
 	// sessions) had used since the round began when the median resource's QR was seen: how much
 	// work came before it, which the rest of the machine's load barely changes (wall time it
@@ -151,8 +153,10 @@ func (s *sessionStack) timeToQRRound(ctx context.Context, ns string, nameList []
 	r.stack = (cpu1 - cpu0).Seconds() / r.wall.Seconds()
 	r.cpu = readCPU().sub(parts0)
 	r.sessionsCPU = (cpu1 - cpu0) - r.cpu.apiServer - r.cpu.etcd - r.cpu.bench
+	r.apiGCs = -1
 	if req1, err := readAPIRequests(ctx, s.cp.cfg); err == nil && reqErr == nil {
 		r.requests = req1.since(req0)
+		r.apiGCs = int(req1.gcCycles - req0.gcCycles)
 	}
 	r.passes = readControllerTimes().since(ctl0)
 	// In name order, so that the lists in results.json line up per resource.
@@ -271,9 +275,9 @@ func reportTimeToQR(res *results, rounds []qrRound, n int) {
 				started = append(started, d)
 			}
 		}
-		parts = append(parts, fmt.Sprintf("round %d: p50 %.2f s, p99 %.2f s (pod created %.2f, process started %.2f; machine busy %.1f of %d cores, %.1f of them the stack: CPU s API server %.2f, etcd %.2f, bench process %.2f, sessions %.2f; the stack's CPU until the median QR %.2f s; load %s)",
+		parts = append(parts, fmt.Sprintf("round %d: p50 %.2f s, p99 %.2f s (pod created %.2f, process started %.2f; machine busy %.1f of %d cores, %.1f of them the stack: CPU s API server %.2f, etcd %.2f, bench process %.2f, sessions %.2f; the stack's CPU until the median QR %.2f s; API server GC cycles %d; load %s)",
 			i+1, p50.Seconds(), percentile(r.qr, 99).Seconds(), percentile(r.pod, 50).Seconds(), percentile(started, 50).Seconds(),
-			r.machine, cpus(), r.stack, r.cpu.apiServer.Seconds(), r.cpu.etcd.Seconds(), r.cpu.bench.Seconds(), r.sessionsCPU.Seconds(), r.workUntilMedian.Seconds(), r.load))
+			r.machine, cpus(), r.stack, r.cpu.apiServer.Seconds(), r.cpu.etcd.Seconds(), r.cpu.bench.Seconds(), r.sessionsCPU.Seconds(), r.workUntilMedian.Seconds(), r.apiGCs, r.load))
 		if r.requests != "" {
 			fmt.Fprintf(os.Stderr, "   round %d, API server requests: %s\n", i+1, r.requests)
 		}
@@ -284,7 +288,7 @@ func reportTimeToQR(res *results, rounds []qrRound, n int) {
 			"machineBusyCores": round1(r.machine), "stackCores": round1(r.stack),
 			"cpuSeconds":  map[string]float64{"apiServer": seconds(r.cpu.apiServer), "etcd": seconds(r.cpu.etcd), "bench": seconds(r.cpu.bench), "sessions": seconds(r.sessionsCPU)},
 			"apiRequests": r.requests, "stackCPUUntilQRP50Seconds": seconds(r.workUntilMedian),
-			"controller": r.passes, "load": r.load, "wallSeconds": seconds(r.wall)})
+			"controller": r.passes, "apiServerGCCycles": r.apiGCs, "load": r.load, "wallSeconds": seconds(r.wall)})
 	}
 	p50, p99 := percentile(p50s, 50), percentile(all, 99)
 	res.add(figure{
