@@ -49,8 +49,9 @@ manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition o
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
-generate: controller-gen ## Generate DeepCopy methods for the API types.
+generate: controller-gen ## Generate DeepCopy methods for the API types, and the new SQLite store's schema snapshot.
 	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" paths="./..."
+	go run ./hack/sqlite-schema-snapshot
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when the committed CRD, RBAC or deepcopy files are stale.

@@ -52,12 +52,15 @@ type Opener struct {
 	// HealthInterval is the least time between two reports of the sinks' health (each may
 	// write the EventsDelivering condition), and how often the report is repeated; default 10 s.
 	HealthInterval time.Duration
+
+	// noSchemaSnapshot makes a new SQLite store by running the migrations (MigrateNewSQLiteStore).
+	noSchemaSnapshot bool
 }
 
 // Open implements session.OpenClientFunc.
 func (o Opener) Open(ctx context.Context, log logr.Logger, shouldReconnect func(error) bool) (session.Client, error) {
 	wlog := NewLogger(log)
-	container, db, dialect, err := openStore(ctx, o.Store, wlog.Sub("Database"))
+	container, db, dialect, err := openStore(ctx, o.Store, !o.noSchemaSnapshot, wlog.Sub("Database"))
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func pairedSQLStore(t *testing.T, g *WithT) (*sqlstore.SQLStore, *pooledPreKeys)
 
 func pairedStore(t *testing.T, g *WithT, cfg session.StoreConfig) (*sqlstore.SQLStore, *pooledPreKeys) {
 	ctx := context.Background()
-	container, db, _, err := openStore(ctx, cfg, waLog.Noop)
+	container, db, _, err := openStore(ctx, cfg, true, waLog.Noop)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = container.Close() })
 	dev := container.NewDevice()

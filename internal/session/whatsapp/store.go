@@ -49,13 +49,14 @@ const storeOpenTimeout = 10 * time.Second
 // and a fixed text that say where the store is (the SQLite path) and what to fix, never the
 // driver's message (see session.StoreError).
 func OpenStore(ctx context.Context, cfg session.StoreConfig, log waLog.Logger) (*sqlstore.Container, error) {
-	c, _, _, err := openStore(ctx, cfg, log)
+	c, _, _, err := openStore(ctx, cfg, true, log)
 	return c, err
 }
 
 // openStore is OpenStore that also returns the database and its dialect, for the store's
-// binding and the inbox, which share the device store's database.
-func openStore(ctx context.Context, cfg session.StoreConfig, log waLog.Logger) (*sqlstore.Container, *sql.DB, string, error) {
+// binding and the inbox, which share the device store's database. A new SQLite store starts
+// from the schema snapshot (store_snapshot.go) unless snapshot is false.
+func openStore(ctx context.Context, cfg session.StoreConfig, snapshot bool, log waLog.Logger) (*sqlstore.Container, *sql.DB, string, error) {
 	var dialect, dsn string
 	classify := postgresError
 	switch cfg.Type {
@@ -64,6 +65,9 @@ func openStore(ctx context.Context, cfg session.StoreConfig, log waLog.Logger) (
 			return nil, nil, "", session.NewStoreError(session.StoreNotConfigured, sessionenv.SQLitePath+" is not set", nil)
 		}
 		dialect, dsn = "sqlite", SQLiteDSN(cfg.SQLitePath)
+		if snapshot {
+			seedSQLiteStore(cfg.SQLitePath, schemaSnapshot)
+		}
 		classify = func(err error) *session.StoreError { return sqliteError(cfg.SQLitePath, err) }
 	case sessionenv.StorePostgres:
 		if cfg.PostgresDSN == "" {
