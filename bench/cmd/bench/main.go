@@ -24,19 +24,22 @@ import (
 // sizes are the counts of one run; quick mode exists so a change can be checked in a minute or
 // two, not to produce figures worth recording.
 type sizes struct {
-	Throughput     int           // resources for the throughput figure
-	QR             int           // resources applied at once for time to QR
-	QRRounds       int           // times the QR resources are applied (each a sample of the figure)
-	Idle           int           // connected idle sessions for memory and API writes
-	ProcessTrials  int           // sessions started and paired one at a time for the per-process figures
-	IdleWindow     time.Duration // how long API writes are counted
-	FailoverTrials int
-	ManagerObjects int // resources the separate manager process reconciles
+	Throughput int // resources for the throughput figure
+	// ThroughputPairs is how many floor-then-controller pairs the throughput figure takes the
+	// median ratio of.
+	ThroughputPairs int
+	QR              int           // resources applied at once for time to QR
+	QRRounds        int           // times the QR resources are applied (each a sample of the figure)
+	Idle            int           // connected idle sessions for memory and API writes
+	ProcessTrials   int           // sessions started and paired one at a time for the per-process figures
+	IdleWindow      time.Duration // how long API writes are counted
+	FailoverTrials  int
+	ManagerObjects  int // resources the separate manager process reconciles
 }
 
 var (
-	fullSizes  = sizes{Throughput: 500, QR: 20, QRRounds: 3, Idle: 10, ProcessTrials: 10, IdleWindow: 5 * time.Minute, FailoverTrials: 20, ManagerObjects: 1000}
-	quickSizes = sizes{Throughput: 100, QR: 10, QRRounds: 2, Idle: 5, ProcessTrials: 3, IdleWindow: 60 * time.Second, FailoverTrials: 3, ManagerObjects: 200}
+	fullSizes  = sizes{Throughput: 500, ThroughputPairs: 3, QR: 20, QRRounds: 3, Idle: 10, ProcessTrials: 10, IdleWindow: 5 * time.Minute, FailoverTrials: 20, ManagerObjects: 1000}
+	quickSizes = sizes{Throughput: 100, ThroughputPairs: 1, QR: 10, QRRounds: 2, Idle: 5, ProcessTrials: 3, IdleWindow: 60 * time.Second, FailoverTrials: 3, ManagerObjects: 200}
 )
 
 func main() {
