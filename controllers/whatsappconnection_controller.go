@@ -108,8 +108,8 @@ func DefaultOptions() Options {
 		// Two: a pass is a chain of round trips, and with more at once many new resources are
 		// each half made when the API server has the CPU for only some of them. Of 20 applied at
 		// once, four workers had 16 started and 14 pods made when the 10th QR code showed; two
-		// bring the codes 0.1-0.25 s sooner (p50), with 7-24 % less CPU before them, and lose no
-		// throughput: 500 at once took as long (docs/benchmarks.md, "Sixth round").
+		// bring the codes 0.1-0.25 s sooner (p50), with 7-24 % less CPU before them; the
+		// controller took no longer over 500 at once (docs/benchmarks.md, "Sixth round").
 		MaxConcurrentReconciles: 2,
 	}
 }
