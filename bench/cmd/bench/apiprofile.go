@@ -24,10 +24,7 @@ func apiServerProfile(ctx context.Context, cfg *rest.Config, side string) func()
 	if prefix == "" {
 		return func() {}
 	}
-	seconds := 20 * time.Second
-	if v, err := strconv.Atoi(os.Getenv("BENCH_APISERVER_PROFILE_SECONDS")); err == nil && v > 0 {
-		seconds = time.Duration(v) * time.Second
-	}
+	seconds := envSeconds("BENCH_APISERVER_PROFILE_SECONDS", 20*time.Second)
 	save := func(path, file string) {
 		if err := saveFromAPIServer(ctx, cfg, path, file, seconds+time.Minute); err != nil {
 			fmt.Fprintln(os.Stderr, "apiserver profile:", err)
@@ -46,6 +43,14 @@ func apiServerProfile(ctx context.Context, cfg *rest.Config, side string) func()
 		case <-time.After(2 * time.Minute):
 		}
 	}
+}
+
+// envSeconds is $name as whole seconds, or def when it is unset or not a positive number.
+func envSeconds(name string, def time.Duration) time.Duration {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return time.Duration(v) * time.Second
+	}
+	return def
 }
 
 // pprofCPU is the API server's CPU profile over d.

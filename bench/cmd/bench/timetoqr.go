@@ -51,15 +51,6 @@ type qrRound struct {
 	passes string
 }
 
-// apiServerProfileDuration is how long a round's API-server profile runs: 3 s, or
-// $BENCH_APISERVER_CPUPROFILE_SECONDS, longer, to cover a slow round's last status applies too.
-func apiServerProfileDuration() time.Duration {
-	if n, err := strconv.Atoi(os.Getenv("BENCH_APISERVER_CPUPROFILE_SECONDS")); err == nil && n > 0 {
-		return time.Duration(n) * time.Second
-	}
-	return 3 * time.Second
-}
-
 // timeToQRRound creates nameList in ns at once and watches until each shows a QR. Watches, not
 // polls: a poll of the resources and the pods every 50 ms took ~200 ms a turn under this load
 // (17–18 turns in a 3.5 s round: each list waited ~50 ms for the busy API server), so a QR
@@ -96,7 +87,8 @@ func (s *sessionStack) timeToQRRound(ctx context.Context, ns string, nameList []
 	parts0 := readCPU()
 	req0, reqErr := readAPIRequests(ctx, s.cp.cfg)
 	if path := os.Getenv("BENCH_APISERVER_CPUPROFILE"); path != "" {
-		d := apiServerProfileDuration()
+		// 3 s, or longer to cover a slow round's last status applies too.
+		d := envSeconds("BENCH_APISERVER_CPUPROFILE_SECONDS", 3*time.Second)
 		go func() {
 			if err := saveFromAPIServer(benchCtx, s.cp.cfg, pprofCPU(d), path+"."+ns, d+30*time.Second); err != nil {
 				fmt.Fprintln(os.Stderr, "bench:", err)
